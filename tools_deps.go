@@ -4,6 +4,7 @@ package tools
 
 import (
 	_ "github.com/advancedclimatesystems/gonnx/onnx"
+	_ "github.com/chromedp/chromedp"
 	_ "github.com/nats-io/nats-server/v2/server"
 	_ "github.com/nats-io/nats.go"
 	_ "github.com/nats-io/nats.go/jetstream"
@@ -18,5 +19,4 @@ import (
 	_ "gonum.org/v1/plot"
 	_ "google.golang.org/protobuf/proto"
 	_ "sigs.k8s.io/yaml"
-	_ "github.com/chromedp/chromedp"
 )
