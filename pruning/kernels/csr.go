@@ -1,0 +1,166 @@
+package kernels
+
+import "fmt"
+
+// CSR is a sparse matrix in compressed sparse row form, built from a dense row-major
+// weight matrix by dropping exact zeros. A pruned Gemm/MatMul weight [out, in] or a
+// pruned convolution weight [outC, inC·kh·kw] becomes a CSR and multiplies dense
+// activations through MulTransB (fully connected) or Mul (convolution via im2col).
+//
+// Column indices are int32: a weight matrix wider than 2³¹ columns is not a use case.
+type CSR struct {
+	Rows, Cols int
+	// RowPtr has Rows+1 entries; the nonzeros of row i are Val[RowPtr[i]:RowPtr[i+1]]
+	// at columns ColIdx[RowPtr[i]:RowPtr[i+1]], in increasing column order.
+	RowPtr []int32
+	ColIdx []int32
+	Val    []float32
+}
+
+// NewCSR builds the CSR form of the dense row-major rows×cols matrix w, keeping every
+// element that is not exactly zero. It panics if len(w) != rows*cols or a dimension is
+// negative.
+func NewCSR(w []float32, rows, cols int) *CSR {
+	if rows < 0 || cols < 0 || len(w) != rows*cols {
+		panic(fmt.Sprintf("kernels: NewCSR: %d elements for a %d×%d matrix", len(w), rows, cols))
+	}
+	nnz := 0
+	for _, v := range w {
+		if v != 0 {
+			nnz++
+		}
+	}
+	s := &CSR{
+		Rows:   rows,
+		Cols:   cols,
+		RowPtr: make([]int32, rows+1),
+		ColIdx: make([]int32, 0, nnz),
+		Val:    make([]float32, 0, nnz),
+	}
+	for i := range rows {
+		for j, v := range w[i*cols : (i+1)*cols] {
+			if v != 0 {
+				s.ColIdx = append(s.ColIdx, int32(j))
+				s.Val = append(s.Val, v)
+			}
+		}
+		s.RowPtr[i+1] = int32(len(s.Val))
+	}
+	return s
+}
+
+// NNZ is the number of stored nonzeros.
+func (s *CSR) NNZ() int { return len(s.Val) }
+
+// Density is NNZ / (Rows·Cols), 0 for an empty matrix.
+func (s *CSR) Density() float64 {
+	if s.Rows == 0 || s.Cols == 0 {
+		return 0
+	}
+	return float64(len(s.Val)) / float64(s.Rows*s.Cols)
+}
+
+// Dense returns the matrix as a dense row-major Rows×Cols slice.
+func (s *CSR) Dense() []float32 {
+	d := make([]float32, s.Rows*s.Cols)
+	for i := range s.Rows {
+		for p := s.RowPtr[i]; p < s.RowPtr[i+1]; p++ {
+			d[i*s.Cols+int(s.ColIdx[p])] = s.Val[p]
+		}
+	}
+	return d
+}
+
+// MulTransB computes y = alpha·x·Sᵀ + beta·y, the fully connected forward with a sparse
+// weight S [out, in]: x is m×Cols with row stride ldx, y is m×Rows with row stride
+// ldy. With beta == 0, y is overwritten (NaNs in y do not survive). It panics if a
+// stride or slice is too small.
+func (s *CSR) MulTransB(m int, alpha float32, x []float32, ldx int, beta float32, y []float32, ldy int) {
+	if m == 0 || s.Rows == 0 {
+		return
+	}
+	checkMatrix("MulTransB x", m, s.Cols, x, ldx)
+	checkMatrix("MulTransB y", m, s.Rows, y, ldy)
+	work := m * len(s.Val)
+	if m == 1 {
+		// One sample: split the output rows.
+		parallelFor(s.Rows, 16, work, func(lo, hi int) {
+			s.spmvRows(lo, hi, alpha, x[:s.Cols], beta, y[:s.Rows])
+		})
+		return
+	}
+	parallelFor(m, 1, work, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			s.spmvRows(0, s.Rows, alpha, x[b*ldx:b*ldx+s.Cols], beta, y[b*ldy:b*ldy+s.Rows])
+		}
+	})
+}
+
+// spmvRows computes y[i] = alpha·(S x)[i] + beta·y[i] for rows lo..hi-1.
+func (s *CSR) spmvRows(lo, hi int, alpha float32, x []float32, beta float32, y []float32) {
+	rp, ci, val := s.RowPtr, s.ColIdx, s.Val
+	for i := lo; i < hi; i++ {
+		start, end := rp[i], rp[i+1]
+		idx := ci[start:end]
+		v := val[start:end:end]
+		v = v[:len(idx)]
+		var s0, s1, s2, s3 float32
+		p := 0
+		for ; p+4 <= len(idx); p += 4 {
+			s0 += v[p] * x[idx[p]]
+			s1 += v[p+1] * x[idx[p+1]]
+			s2 += v[p+2] * x[idx[p+2]]
+			s3 += v[p+3] * x[idx[p+3]]
+		}
+		for ; p < len(idx); p++ {
+			s0 += v[p] * x[idx[p]]
+		}
+		sum := alpha * ((s0 + s1) + (s2 + s3))
+		if beta == 0 {
+			y[i] = sum
+		} else {
+			y[i] = sum + beta*y[i]
+		}
+	}
+}
+
+// Mul computes c = alpha·S·b + beta·c, the im2col convolution with a sparse weight
+// S [outC, inC·kh·kw]: b is Cols×n with row stride ldb, c is Rows×n with row stride
+// ldc. With beta == 0, c is overwritten. It panics if a stride or slice is too small.
+func (s *CSR) Mul(n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if n == 0 || s.Rows == 0 {
+		return
+	}
+	checkMatrix("Mul b", s.Cols, n, b, ldb)
+	checkMatrix("Mul c", s.Rows, n, c, ldc)
+	parallelFor(s.Rows, 1, n*len(s.Val), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ci := c[i*ldc : i*ldc+n]
+			scaleRow(ci, beta)
+			for p := s.RowPtr[i]; p < s.RowPtr[i+1]; p++ {
+				j := int(s.ColIdx[p])
+				axpy(alpha*s.Val[p], b[j*ldb:j*ldb+n], ci)
+			}
+		}
+	})
+}
+
+// checkMatrix panics unless data holds an r×c row-major matrix with row stride ld.
+func checkMatrix(what string, r, c int, data []float32, ld int) {
+	if r < 0 || c < 0 || ld < max(c, 1) || (r > 0 && len(data) < (r-1)*ld+c) {
+		panic(fmt.Sprintf("kernels: %s: %d elements with stride %d for a %d×%d matrix", what, len(data), ld, r, c))
+	}
+}
+
+// scaleRow sets x = beta·x, with beta == 0 meaning overwrite with zeros.
+func scaleRow(x []float32, beta float32) {
+	switch beta {
+	case 1:
+	case 0:
+		clear(x)
+	default:
+		for i := range x {
+			x[i] *= beta
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// maxThreads caps the goroutines one kernel call fans out to; 0 means GOMAXPROCS.
+var maxThreads atomic.Int32
+
+// SetMaxThreads caps the number of goroutines a single kernel call uses (the bench's
+// -threads flag, or an agent that must leave cores free). n <= 0 restores the default,
+// runtime.GOMAXPROCS(0). It is safe to call concurrently with running kernels.
+func SetMaxThreads(n int) {
+	if n < 0 {
+		n = 0
+	}
+	maxThreads.Store(int32(n))
+}
+
+// MaxThreads returns the number of goroutines a kernel call may use.
+func MaxThreads() int {
+	p := runtime.GOMAXPROCS(0)
+	if n := int(maxThreads.Load()); n > 0 && n < p {
+		return n
+	}
+	return p
+}
+
+// minParallelWork is the number of multiply-adds below which a kernel stays on the
+// calling goroutine: starting and joining a goroutine costs about a microsecond, which
+// is the time of ~30K multiply-adds on one core.
+const minParallelWork = 64 << 10
+
+// parallelFor splits [0, n) into contiguous chunks, each a multiple of grain (except
+// the last), and runs fn on them using up to MaxThreads goroutines, the caller's
+// included. work is the total multiply-adds of the call; below minParallelWork, or with
+// one thread, fn(0, n) runs inline.
+func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
+	threads := MaxThreads()
+	if grain < 1 {
+		grain = 1
+	}
+	chunks := (n + grain - 1) / grain
+	if threads > chunks {
+		threads = chunks
+	}
+	if threads > 1 && work/threads < minParallelWork/2 {
+		threads = work / (minParallelWork / 2)
+	}
+	if threads <= 1 {
+		fn(0, n)
+		return
+	}
+	per := (chunks + threads - 1) / threads * grain
+	var wg sync.WaitGroup
+	for lo := per; lo < n; lo += per {
+		hi := min(lo+per, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	fn(0, min(per, n))
+	wg.Wait()
+}
