@@ -1,0 +1,44 @@
+package graph
+
+import "runtime"
+
+// Option configures an Executor at Compile.
+type Option func(*execConfig)
+
+// DefaultSeed seeds the executor's random stream (Dropout masks) when WithSeed is not
+// given.
+const DefaultSeed = 1
+
+type execConfig struct {
+	threads  int
+	timing   bool
+	training bool
+	sparse   bool
+	seed     uint64
+}
+
+func defaultExecConfig() execConfig {
+	return execConfig{threads: runtime.GOMAXPROCS(0), seed: DefaultSeed}
+}
+
+// WithThreads sets how many goroutines an operator may fan out to; n < 1 means
+// runtime.GOMAXPROCS(0), the default. Results do not depend on n.
+func WithThreads(n int) Option {
+	return func(c *execConfig) {
+		if n < 1 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		c.threads = n
+	}
+}
+
+// WithTiming turns on per-node timing of Run (forward only); read it with
+// Executor.Timings. Timing adds two clock reads per node.
+func WithTiming(on bool) Option { return func(c *execConfig) { c.timing = on } }
+
+// WithTraining enables Forward and Backward: the executor then keeps activations and
+// gradient buffers. Without it only Run (inference) is allowed.
+func WithTraining(on bool) Option { return func(c *execConfig) { c.training = on } }
+
+// WithSeed seeds the executor's random stream, used for Dropout masks in training.
+func WithSeed(seed uint64) Option { return func(c *execConfig) { c.seed = seed } }

@@ -1,0 +1,86 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+// op is one compiled operator instance. An executor builds one instance per node for
+// each input-shape plan, so an op may keep scratch buffers sized for that plan.
+type op interface {
+	// infer returns the output shapes for the given input shapes (nil for an omitted
+	// optional input), or an error naming what does not fit.
+	infer(in [][]int) ([][]int, error)
+	// forward computes out from in. Output tensors are preallocated with the
+	// inferred shapes; the op overwrites them.
+	forward(r *runState, in, out []*tensor.Tensor)
+	// backward adds the gradient of the loss with respect to each input into gIn[i],
+	// given gOut. gIn[i] is nil when that input needs no gradient. It runs after a
+	// training-mode forward on the same tensors.
+	backward(r *runState, in, out, gOut, gIn []*tensor.Tensor)
+}
+
+// runState is what one forward or backward pass tells its operators.
+type runState struct {
+	training bool
+	threads  int
+	rng      *rand.Rand
+}
+
+// opCtx gives an op factory the compile-time facts it may need.
+type opCtx struct {
+	opset int64
+	// constant returns the value of a parameter or Constant output, or nil when name
+	// is computed at run time.
+	constant func(name string) *tensor.Tensor
+}
+
+type opFactory func(n *Node, c *opCtx) (op, error)
+
+// registry maps ONNX operator types to their factories.
+var registry = map[string]opFactory{}
+
+func register(opType string, f opFactory) { registry[opType] = f }
+
+// SupportedOp reports whether the engine runs the ONNX operator type.
+func SupportedOp(opType string) bool {
+	_, ok := registry[opType]
+	return ok
+}
+
+// errorf builds an op-level error; the executor prefixes the node.
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// wantInputs checks the count of present inputs of a node.
+func wantInputs(n *Node, min, max int) error {
+	if len(n.Inputs) < min || len(n.Inputs) > max {
+		if min == max {
+			return errorf("want %d inputs, got %d", min, len(n.Inputs))
+		}
+		return errorf("want %d to %d inputs, got %d", min, max, len(n.Inputs))
+	}
+	for i := 0; i < min; i++ {
+		if n.Inputs[i] == "" {
+			return errorf("required input %d is empty", i)
+		}
+	}
+	return nil
+}
+
+// elementwise is the shared shape rule of unary ops: one output shaped like input 0.
+func sameShape(in [][]int) ([][]int, error) {
+	if in[0] == nil {
+		return nil, errorf("missing input")
+	}
+	return [][]int{append([]int(nil), in[0]...)}, nil
+}
+
+// accumulate adds src into dst element-wise.
+func accumulate(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
