@@ -1,0 +1,202 @@
+package graph
+
+import (
+	"github.com/fleetprune/fleetprune/pruning/kernels"
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+func init() { register("Conv", newConv) }
+
+// maxChunks is how many batch slices Conv splits into. The split depends only on the
+// batch size, never on the thread count, so gradients summed per slice come out the
+// same for any number of threads.
+const maxChunks = 8
+
+// convOp is a 2-D grouped convolution by im2col and GEMM, parallel over the batch.
+type convOp struct {
+	node      *Node
+	hasBias   bool
+	group     int
+	w         window
+	n, c, h   int
+	wd        int
+	m, oh, ow int
+	cg, mg, k int // channels and filters per group, patch length
+	direct    bool
+
+	// per-chunk scratch
+	cols, dcols [][]float32
+	dws, dbs    [][]float32
+}
+
+func newConv(n *Node, _ *opCtx) (op, error) {
+	if err := wantInputs(n, 2, 3); err != nil {
+		return nil, err
+	}
+	g := int(n.AttrInt("group", 1))
+	if g < 1 {
+		return nil, errorf("group %d < 1", g)
+	}
+	return &convOp{node: n, group: g, hasBias: len(n.Inputs) > 2 && n.Inputs[2] != ""}, nil
+}
+
+func (o *convOp) infer(in [][]int) ([][]int, error) {
+	x, wt := in[0], in[1]
+	if len(x) != 4 || len(wt) != 4 {
+		return nil, errorf("input %v and weight %v must be 4-D (only 2-D convolution is supported)", x, wt)
+	}
+	w, err := parseWindow(o.node, wt[2:])
+	if err != nil {
+		return nil, err
+	}
+	o.w = w
+	o.n, o.c, o.h, o.wd = x[0], x[1], x[2], x[3]
+	o.m = wt[0]
+	if o.c%o.group != 0 || o.m%o.group != 0 {
+		return nil, errorf("channels %d and filters %d must divide by group %d", o.c, o.m, o.group)
+	}
+	o.cg, o.mg = o.c/o.group, o.m/o.group
+	if wt[1] != o.cg {
+		return nil, errorf("weight %v wants %d input channels per group, input has %d (group %d)", wt, wt[1], o.cg, o.group)
+	}
+	if o.hasBias && (len(in[2]) != 1 || in[2][0] != o.m) {
+		return nil, errorf("bias %v, want [%d]", in[2], o.m)
+	}
+	o.oh, o.ow, err = o.w.out(o.h, o.wd)
+	if err != nil {
+		return nil, err
+	}
+	o.k = o.cg * o.w.kh * o.w.kw
+	ww := o.w
+	o.direct = ww.kh == 1 && ww.kw == 1 && ww.sh == 1 && ww.sw == 1 && ww.pt+ww.pl+ww.pb+ww.pr == 0
+	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
+}
+
+// chunks returns the batch slices [lo, hi) of chunk i.
+func (o *convOp) chunk(i, nc int) (lo, hi int) { return i * o.n / nc, (i + 1) * o.n / nc }
+
+func (o *convOp) numChunks() int { return min(o.n, maxChunks) }
+
+func grow(bufs [][]float32, n, size int) [][]float32 {
+	for len(bufs) < n {
+		bufs = append(bufs, nil)
+	}
+	for i := range bufs[:n] {
+		if len(bufs[i]) < size {
+			bufs[i] = make([]float32, size)
+		}
+	}
+	return bufs
+}
+
+func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
+	x, wt, y := in[0].Data, in[1].Data, out[0].Data
+	var bias []float32
+	if o.hasBias {
+		bias = in[2].Data
+	}
+	nc := o.numChunks()
+	ohw := o.oh * o.ow
+	if !o.direct {
+		o.cols = grow(o.cols, nc, o.k*ohw)
+	}
+	parallelFor(r.threads, nc, func(ci int) {
+		lo, hi := o.chunk(ci, nc)
+		for s := lo; s < hi; s++ {
+			for g := 0; g < o.group; g++ {
+				xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
+				col := xs
+				if !o.direct {
+					col = o.cols[ci]
+					im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
+				}
+				ys := y[(s*o.m+g*o.mg)*ohw:]
+				kernels.Gemm(false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, col, ohw, 0, ys, ohw)
+			}
+			if bias != nil {
+				for m := 0; m < o.m; m++ {
+					row := y[(s*o.m+m)*ohw:][:ohw]
+					b := bias[m]
+					for i := range row {
+						row[i] += b
+					}
+				}
+			}
+		}
+	})
+}
+
+func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
+	x, wt, gy := in[0].Data, in[1].Data, gOut[0].Data
+	gx, gw := gIn[0], gIn[1]
+	var gb *tensor.Tensor
+	if o.hasBias {
+		gb = gIn[2]
+	}
+	nc := o.numChunks()
+	ohw := o.oh * o.ow
+	wsize := o.m * o.k
+	if gw != nil {
+		o.dws = grow(o.dws, nc, wsize)
+		if !o.direct {
+			o.cols = grow(o.cols, nc, o.k*ohw)
+		}
+	}
+	if gb != nil {
+		o.dbs = grow(o.dbs, nc, o.m)
+	}
+	if gx != nil && !o.direct {
+		o.dcols = grow(o.dcols, nc, o.k*ohw)
+	}
+	parallelFor(r.threads, nc, func(ci int) {
+		lo, hi := o.chunk(ci, nc)
+		if gw != nil {
+			clear(o.dws[ci][:wsize])
+		}
+		if gb != nil {
+			clear(o.dbs[ci][:o.m])
+		}
+		for s := lo; s < hi; s++ {
+			for g := 0; g < o.group; g++ {
+				xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
+				dys := gy[(s*o.m+g*o.mg)*ohw:]
+				if gw != nil {
+					col := xs
+					if !o.direct {
+						col = o.cols[ci]
+						im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
+					}
+					kernels.Gemm(false, true, o.mg, o.k, ohw, 1, dys, ohw, col, ohw, 1, o.dws[ci][g*o.mg*o.k:], o.k)
+				}
+				if gx != nil {
+					gxs := gx.Data[(s*o.c+g*o.cg)*o.h*o.wd:]
+					if o.direct {
+						kernels.Gemm(true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 1, gxs, ohw)
+					} else {
+						dcol := o.dcols[ci]
+						kernels.Gemm(true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 0, dcol, ohw)
+						col2im(dcol, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, gxs)
+					}
+				}
+			}
+			if gb != nil {
+				db := o.dbs[ci]
+				for m := 0; m < o.m; m++ {
+					var sum float32
+					for _, v := range gy[(s*o.m+m)*ohw:][:ohw] {
+						sum += v
+					}
+					db[m] += sum
+				}
+			}
+		}
+	})
+	for ci := 0; ci < nc; ci++ {
+		if gw != nil {
+			accumulate(gw.Data, o.dws[ci][:wsize])
+		}
+		if gb != nil {
+			accumulate(gb.Data, o.dbs[ci][:o.m])
+		}
+	}
+}
