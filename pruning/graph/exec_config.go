@@ -13,7 +13,6 @@ type execConfig struct {
 	threads  int
 	timing   bool
 	training bool
-	sparse   bool
 	seed     uint64
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/fleetprune/fleetprune/pruning/tensor"
@@ -44,7 +43,6 @@ type Executor struct {
 	rng     *rand.Rand
 	grads   map[string]*tensor.Tensor
 	timings []NodeTiming
-	outBuf  map[string]*tensor.Tensor
 }
 
 type compiledNode struct {
@@ -532,13 +530,4 @@ func InferShapes(g *Graph, batch int) (map[string][]int, error) {
 		out[name] = p.shapes[i]
 	}
 	return out, nil
-}
-
-// shapeString prints a shape for error messages.
-func shapeString(s []int) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = fmt.Sprint(d)
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -19,8 +19,6 @@ type gradCase struct {
 	opset  int64
 	attrs  map[string]Attr
 	inputs []*tensor.Tensor // nil entry: omitted optional input
-	// outputs beyond the first that the node declares
-	extraOutputs int
 }
 
 func randT(r *rand.Rand, shape ...int) *tensor.Tensor {

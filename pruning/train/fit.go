@@ -156,10 +156,8 @@ func Fit(ctx context.Context, g *graph.Graph, trainSet, valSet *data.Dataset, cf
 			break
 		}
 	}
-	if best != nil {
-		for name, t := range best {
-			copy(g.Params[name].Data, t.Data)
-		}
+	for name, t := range best {
+		copy(g.Params[name].Data, t.Data)
 	}
 	return h, nil
 }
