@@ -66,6 +66,8 @@ type DepGraph struct {
 	// reshapes and depthwise name nodes whose attributes or constants surgery updates.
 	reshapes  []*graph.Node
 	depthwise []*graph.Node
+	// channelGroup names, per value, the group of each channel ("" when fixed).
+	channelGroup map[string][]string
 }
 
 // Group returns the group with the given name, or nil.
@@ -180,7 +182,7 @@ func Build(g *graph.Graph) (*DepGraph, error) {
 		return nil, err
 	}
 	b := &builder{g: g, shapes: shapes, slices: map[int][]Slice{}, blocked: map[int]bool{},
-		producer: map[int]string{}, d: &DepGraph{g: g, shapes: shapes}}
+		producer: map[int]string{}, d: &DepGraph{g: g, shapes: shapes, channelGroup: map[string][]string{}}}
 	b.ix.base = map[string]int{}
 	addValue := func(v string) {
 		if _, done := b.ix.base[v]; done || v == "" || b.isParam(v) {
@@ -550,6 +552,14 @@ func (b *builder) collect() {
 		gr := &Group{Name: ps[0].layers[0], Layers: ps[0].layers}
 		for _, p := range ps {
 			gr.Units = append(gr.Units, p.unit)
+			for _, e := range p.unit.Elems {
+				cg := b.d.channelGroup[e.Value]
+				if cg == nil {
+					cg = make([]string, b.shapes[e.Value][1])
+					b.d.channelGroup[e.Value] = cg
+				}
+				cg[e.Index] = gr.Name
+			}
 		}
 		b.d.Groups = append(b.d.Groups, gr)
 	}

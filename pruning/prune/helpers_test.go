@@ -102,7 +102,7 @@ func lenet5(tb testing.TB, flattenOp string) *graph.Graph {
 	x := b.pool(b.conv("conv1", "x", 1, 20, 5, 0, 1))
 	x = b.pool(b.conv("conv2", x, 20, 50, 5, 0, 1))
 	if flattenOp == "Reshape" {
-		b.g.Params["shape"] = tensor.FromData([]float32{1, 800}, 2)
+		b.g.Params["shape"] = tensor.FromData([]float32{-1, 800}, 2)
 		x = b.node("flatten", "Reshape", nil, x, "shape")
 	} else {
 		x = b.node("flatten", "Flatten", map[string]graph.Attr{"axis": graph.IntAttr(1)}, x)

@@ -83,9 +83,6 @@ func resizeReshape(g *graph.Graph, n *graph.Node, features int) error {
 	name := n.Inputs[1] + "_pruned_" + n.Name
 	shape := t.Clone()
 	shape.Data[1] = float32(features)
-	if shape.Data[0] > 0 && shape.Data[0] != 1 {
-		shape.Data[0] = -1
-	}
 	old := n.Inputs[1]
 	g.Params[name] = shape
 	n.Inputs[1] = name
