@@ -1,8 +1,6 @@
 package prune
 
 import (
-	"sort"
-
 	"github.com/fleetprune/fleetprune/pruning/graph"
 	"github.com/fleetprune/fleetprune/pruning/plan"
 )
@@ -128,14 +126,5 @@ func (d *DepGraph) LayerMACs() map[string]int64 {
 			out[n.Name] = d.nodeMACs(n)
 		}
 	}
-	return out
-}
-
-func sortedNames(m map[string]float64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

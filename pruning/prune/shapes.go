@@ -127,7 +127,7 @@ func nodeShape(g *graph.Graph, n *graph.Node, shapes map[string][]int) ([]int, e
 	case n.Op == "Gemm":
 		w := in(1)
 		if len(x) != 2 || len(w) != 2 {
-			return nil, fmt.Errorf("Gemm operands %v and %v, want rank 2", x, w)
+			return nil, fmt.Errorf("gemm operands %v and %v, want rank 2", x, w)
 		}
 		m, k := x[0], x[1]
 		if n.AttrInt("transA", 0) == 1 {
@@ -138,10 +138,10 @@ func nodeShape(g *graph.Graph, n *graph.Node, shapes map[string][]int) ([]int, e
 			kb, nb = nb, kb
 		}
 		if k != kb {
-			return nil, fmt.Errorf("Gemm inner dimensions %d and %d differ", k, kb)
+			return nil, fmt.Errorf("gemm inner dimensions %d and %d differ", k, kb)
 		}
 		if c := in(2); c != nil && tensor.Size(c) != 1 && tensor.Size(c) != nb && tensor.Size(c) != m*nb {
-			return nil, fmt.Errorf("Gemm bias shape %v does not fit output [%d %d]", c, m, nb)
+			return nil, fmt.Errorf("gemm bias shape %v does not fit output [%d %d]", c, m, nb)
 		}
 		return []int{m, nb}, nil
 	case n.Op == "MatMul":
@@ -150,7 +150,7 @@ func nodeShape(g *graph.Graph, n *graph.Node, shapes map[string][]int) ([]int, e
 			return nil, nil
 		}
 		if x[len(x)-1] != w[0] {
-			return nil, fmt.Errorf("MatMul inner dimensions %d and %d differ", x[len(x)-1], w[0])
+			return nil, fmt.Errorf("matmul inner dimensions %d and %d differ", x[len(x)-1], w[0])
 		}
 		out := append([]int(nil), x...)
 		out[len(out)-1] = w[1]
