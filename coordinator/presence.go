@@ -1,0 +1,191 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/fleetprune/fleetprune/profiles"
+	fpv1 "github.com/fleetprune/fleetprune/proto/fleetprune/v1"
+)
+
+// maxTxnOps stays below etcd's default limit of 128 operations per transaction.
+const maxTxnOps = 100
+
+// Presence is the last heartbeat of a device as stored in etcd.
+type Presence struct {
+	LastSeen         time.Time `json:"last_seen"`
+	InstalledVariant string    `json:"installed_variant,omitempty"`
+	Seq              uint64    `json:"seq,omitempty"`
+}
+
+// presence is the leader's view of heartbeats: which devices are registered (so a
+// heartbeat needs no etcd read) and which heartbeats are not yet written to etcd.
+// Heartbeats are written in batches every PresenceFlush rather than one etcd write
+// each, so a thousand agents cost a few transactions per flush.
+type presence struct {
+	mu      sync.Mutex
+	known   map[string]string // device -> class
+	pending map[string]Presence
+}
+
+func newPresence() *presence {
+	return &presence{known: map[string]string{}, pending: map[string]Presence{}}
+}
+
+func (p *presence) setKnown(device, class string) {
+	p.mu.Lock()
+	p.known[device] = class
+	p.mu.Unlock()
+}
+
+func (p *presence) class(device string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.known[device]
+	return c, ok
+}
+
+// merge sets the class of every device in known; devices registered meanwhile stay.
+func (p *presence) merge(known map[string]string) {
+	p.mu.Lock()
+	for d, c := range known {
+		p.known[d] = c
+	}
+	p.mu.Unlock()
+}
+
+func (p *presence) seen(device string, pr Presence) {
+	p.mu.Lock()
+	p.pending[device] = pr
+	p.mu.Unlock()
+}
+
+func (p *presence) take() map[string]Presence {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.pending
+	p.pending = map[string]Presence{}
+	return out
+}
+
+// handleHeartbeat records a heartbeat of a registered device. A heartbeat sent as a
+// request (with a reply subject) is answered with a RegisterReply carrying the
+// device's current class: that is how an agent learns it was re-placed. A malformed
+// heartbeat, or one of an unknown device, is logged and dropped; an unknown device
+// that asked for a reply is told to register again.
+func (c *Coordinator) handleHeartbeat(ctx context.Context, m *nats.Msg) {
+	hb, err := c.decodeHeartbeat(m.Subject, m.Data)
+	if err != nil {
+		c.metrics.heartbeats.WithLabelValues("rejected").Inc()
+		c.log.Debug("heartbeat rejected", "subject", truncate(m.Subject, 128), "reason", err)
+		c.replyRegister(m, &fpv1.RegisterReply{Reason: err.Error()})
+		return
+	}
+	class, ok := c.presence.class(hb.GetDeviceId())
+	if !ok {
+		c.metrics.heartbeats.WithLabelValues("unknown_device").Inc()
+		c.replyRegister(m, &fpv1.RegisterReply{Reason: "device " + hb.GetDeviceId() + " is not registered; register again"})
+		return
+	}
+	c.metrics.heartbeats.WithLabelValues("ok").Inc()
+	c.presence.seen(hb.GetDeviceId(), Presence{LastSeen: time.Now().UTC(), InstalledVariant: hb.GetInstalledVariant(), Seq: hb.GetSeq()})
+	c.replyRegister(m, c.registerReply(class))
+}
+
+// decodeHeartbeat checks size and subject and decodes a heartbeat.
+func (c *Coordinator) decodeHeartbeat(subject string, data []byte) (*fpv1.Heartbeat, error) {
+	if err := checkSize("heartbeat", len(data), c.cfg.MaxMessageBytes); err != nil {
+		return nil, err
+	}
+	toks, err := subjectTokens(subject, []string{"fleet", "v1", "heartbeat"}, 4)
+	if err != nil {
+		return nil, err
+	}
+	hb := &fpv1.Heartbeat{}
+	if err := proto.Unmarshal(data, hb); err != nil {
+		return nil, fmt.Errorf("%w: heartbeat: decode: %v", errRejected, err)
+	}
+	if err := checkName("device_id", hb.GetDeviceId()); err != nil {
+		return nil, err
+	}
+	if hb.GetDeviceId() != toks[0] {
+		return nil, fmt.Errorf("%w: heartbeat of %s on the subject of %s", errRejected, hb.GetDeviceId(), truncate(toks[0], 64))
+	}
+	if len(hb.GetInstalledVariant()) > maxNameLen || len(hb.GetClass()) > maxNameLen {
+		return nil, fmt.Errorf("%w: heartbeat: class or installed_variant longer than %d bytes", errRejected, maxNameLen)
+	}
+	return hb, nil
+}
+
+// replyRegister answers m with r when m was sent as a request.
+func (c *Coordinator) replyRegister(m *nats.Msg, r *fpv1.RegisterReply) {
+	if m.Reply == "" {
+		return
+	}
+	b, err := proto.Marshal(r)
+	if err != nil {
+		c.log.Error("encode reply", "err", err)
+		return
+	}
+	if err := m.Respond(b); err != nil {
+		c.log.Debug("reply", "err", err)
+	}
+}
+
+// flushPresence writes pending heartbeats to etcd every PresenceFlush in fenced
+// batches, until ctx ends.
+func (c *Coordinator) flushPresence(ctx context.Context, f profiles.Fence) error {
+	tick := time.NewTicker(c.cfg.PresenceFlush)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if err := c.writePresence(ctx, f, c.presence.take()); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Coordinator) writePresence(ctx context.Context, f profiles.Fence, batch map[string]Presence) error {
+	ops := make([]clientv3.Op, 0, maxTxnOps)
+	commit := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		cctx, cancel := c.callCtx(ctx)
+		defer cancel()
+		resp, err := c.etcd.Txn(cctx).If(f.Cmp()).Then(ops...).Commit()
+		ops = ops[:0]
+		if err != nil {
+			c.log.Warn("presence flush", "err", err)
+			return nil
+		}
+		if !resp.Succeeded {
+			return ErrNotLeader
+		}
+		return nil
+	}
+	for dev, pr := range batch {
+		b, err := json.Marshal(pr)
+		if err != nil {
+			return fmt.Errorf("presence: encode: %w", err)
+		}
+		ops = append(ops, clientv3.OpPut(presencePrefix+dev, string(b)))
+		if len(ops) == maxTxnOps {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
+	}
+	return commit()
+}
