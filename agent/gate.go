@@ -1,0 +1,28 @@
+package agent
+
+import "context"
+
+// BenchGate lets at most n benchmarks run at once among the agents that share it.
+type BenchGate struct{ slots chan struct{} }
+
+// NewBenchGate returns a gate of n slots (at least 1).
+func NewBenchGate(n int) *BenchGate { return &BenchGate{slots: make(chan struct{}, max(n, 1))} }
+
+// acquire waits for a slot; release gives it back. A nil gate never waits.
+func (g *BenchGate) acquire(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *BenchGate) release() {
+	if g != nil {
+		<-g.slots
+	}
+}
