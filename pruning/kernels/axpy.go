@@ -1,7 +1,7 @@
 package kernels
 
-// axpy computes y += a·x over len(y) elements; x must be at least as long.
-func axpy(a float32, x, y []float32) {
+// axpyGeneric computes y += a·x over len(y) elements; x must be at least as long.
+func axpyGeneric(a float32, x, y []float32) {
 	x = x[:len(y)]
 	i := 0
 	for ; i+4 <= len(y); i += 4 {
@@ -13,4 +13,21 @@ func axpy(a float32, x, y []float32) {
 	for ; i < len(y); i++ {
 		y[i] += a * x[i]
 	}
+}
+
+// dotGeneric returns the inner product of x and y[:len(x)] with four partial sums.
+func dotGeneric(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * y[i]
+		s1 += x[i+1] * y[i+1]
+		s2 += x[i+2] * y[i+2]
+		s3 += x[i+3] * y[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -147,7 +147,7 @@ func (s *CSR) Mul(n int, alpha float32, b []float32, ldb int, beta float32, c []
 
 // checkMatrix panics unless data holds an r×c row-major matrix with row stride ld.
 func checkMatrix(what string, r, c int, data []float32, ld int) {
-	if r < 0 || c < 0 || ld < max(c, 1) || (r > 0 && len(data) < (r-1)*ld+c) {
+	if r < 0 || c < 0 || ld < max(c, 1) || (r > 0 && c > 0 && len(data) < (r-1)*ld+c) {
 		panic(fmt.Sprintf("kernels: %s: %d elements with stride %d for a %d×%d matrix", what, len(data), ld, r, c))
 	}
 }

@@ -1,21 +1,68 @@
-// Package kernels holds the numeric kernels of the engine: dense GEMM, convolution
-// helpers and sparse products. The default build is pure Go (gonum's blas32), so the
-// agent cross-compiles with CGO_ENABLED=0; an optimized BLAS can be plugged in through
-// gonum's blas32.Use.
+// Package kernels holds the numeric kernels of the engine: dense GEMM, sparse (CSR)
+// products and the thread cap they share.
+//
+// The default build is pure Go and cross-compiles with CGO_ENABLED=0 to linux/arm64
+// and linux/arm; its Gemm is gonum's blas32 sgemm, which beat a pure-Go packed
+// micro-kernel on every model shape (scalar Go cannot match gonum's SSE loops).
+// Building with GOEXPERIMENT=simd on amd64 adds a packed GEMM with an AVX2/FMA
+// micro-kernel (kernel_simd_amd64.go), used when the CPU has AVX2 and FMA.
+//
+// A server build can plug in an optimized BLAS through gonum's own mechanism: call
+// blas32.Use(impl) (gonum.org/v1/gonum/blas/blas32) with any blas.Float32 (for
+// example a cgo OpenBLAS binding) before running a model, and Gemm hands every call to
+// it.
 package kernels
 
 import (
+	"fmt"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices, where op(A) is
-// m×k, op(B) is k×n and C is m×n; lda, ldb and ldc are row strides. It panics (through
-// gonum) when a dimension or stride does not fit the slices.
+// m×k, op(B) is k×n and C is m×n; lda, ldb and ldc are row strides. With beta == 0, C
+// is overwritten. It panics when a dimension or stride does not fit the slices.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: Gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	checkMatrix("Gemm a", ar, ac, a, lda)
+	checkMatrix("Gemm b", br, bc, b, ldb)
+	checkMatrix("Gemm c", m, n, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
+	if k == 0 || alpha == 0 {
+		scaleMatrix(m, n, beta, c, ldc)
+		return
+	}
+	if _, builtin := blas32.Implementation().(gonum.Implementation); !builtin || !ownGemm() {
+		gemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	scaleMatrix(m, n, beta, c, ldc)
+	switch {
+	case m <= smallM && transB:
+		gemvRowsDot(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	case m <= smallM:
+		gemvRowsAxpy(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	default:
+		gemmPacked(microKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	}
+}
+
+// gemmBLAS hands the call to the blas32 implementation in use (see blas32.Use).
+func gemmBLAS(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	ar, ac := m, k
 	if transA {
@@ -30,4 +77,14 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		blas32.General{Rows: br, Cols: bc, Stride: ldb, Data: b},
 		beta,
 		blas32.General{Rows: m, Cols: n, Stride: ldc, Data: c})
+}
+
+// scaleMatrix sets C = beta·C on an m×n matrix with row stride ldc.
+func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := range m {
+		scaleRow(c[i*ldc:i*ldc+n], beta)
+	}
 }

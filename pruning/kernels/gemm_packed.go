@@ -1,0 +1,130 @@
+package kernels
+
+import "sync"
+
+// Cache blocking of the packed GEMM (Goto's scheme): a kc×nc block of op(B) is packed
+// into nr-wide column panels that stay in L2/L1, an mc×kc block of op(A) into mr-tall
+// row panels, and the micro-kernel multiplies one panel pair into an mr×nr tile of C.
+const (
+	kcBlock = 256
+	mcBlock = 120 // a multiple of every mr in use (4, 6)
+	ncBlock = 1024
+)
+
+// packBuf holds the packing buffers of one goroutine.
+type packBuf struct{ a, b []float32 }
+
+var packPool = sync.Pool{New: func() any {
+	return &packBuf{a: make([]float32, mcBlock*kcBlock), b: make([]float32, kcBlock*(ncBlock+16))}
+}}
+
+// gemmPacked computes C += alpha·op(A)·op(B), splitting C's columns (or, when C is
+// narrow, its rows) across goroutines for large work.
+func gemmPacked(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	work := m * n * k
+	if n >= m || n >= 4*kern.nr*MaxThreads() {
+		parallelFor(n, kern.nr, work, func(lo, hi int) {
+			bo := lo
+			if transB {
+				bo = lo * ldb
+			}
+			gemmSerial(kern, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, c[lo:], ldc)
+		})
+		return
+	}
+	parallelFor(m, kern.mr, work, func(lo, hi int) {
+		ao := lo * lda
+		if transA {
+			ao = lo
+		}
+		gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, c[lo*ldc:], ldc)
+	})
+}
+
+// gemmSerial is the blocked GEMM on the calling goroutine: C += alpha·op(A)·op(B).
+func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	buf := packPool.Get().(*packBuf)
+	defer packPool.Put(buf)
+	mr, nr := kern.mr, kern.nr
+	var edge [128]float32 // an mr×nr tile for partial tiles at the edges; mr·nr ≤ 128
+	for jc := 0; jc < n; jc += ncBlock {
+		nc := min(ncBlock, n-jc)
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			packB(transB, b, ldb, pc, jc, kc, nc, nr, buf.b)
+			for ic := 0; ic < m; ic += mcBlock {
+				mc := min(mcBlock, m-ic)
+				packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, buf.a)
+				for jr := 0; jr < nc; jr += nr {
+					bp := buf.b[jr*kc : (jr+nr)*kc]
+					w := min(nr, nc-jr)
+					for ir := 0; ir < mc; ir += mr {
+						ap := buf.a[ir*kc : (ir+mr)*kc]
+						h := min(mr, mc-ir)
+						off := (ic+ir)*ldc + jc + jr
+						if h == mr && w == nr {
+							kern.full(kc, ap, bp, c[off:], ldc)
+							continue
+						}
+						tile := edge[:mr*nr]
+						clear(tile)
+						kern.full(kc, ap, bp, tile, nr)
+						for i := range h {
+							axpy(1, tile[i*nr:i*nr+w], c[off+i*ldc:off+i*ldc+w])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies alpha times the mc×kc block of op(A) at (i0, p0) into dst as mr-tall
+// panels, each stored k-major (mr values per k), zero-padded to a multiple of mr rows.
+func packA(transA bool, a []float32, lda, i0, p0, mc, kc, mr int, alpha float32, dst []float32) {
+	for ir := 0; ir < mc; ir += mr {
+		panel := dst[ir*kc : (ir+mr)*kc]
+		h := min(mr, mc-ir)
+		if h < mr {
+			clear(panel)
+		}
+		for i := range h {
+			row := i0 + ir + i
+			if transA {
+				for p := range kc {
+					panel[p*mr+i] = alpha * a[(p0+p)*lda+row]
+				}
+				continue
+			}
+			src := a[row*lda+p0 : row*lda+p0+kc]
+			for p, v := range src {
+				panel[p*mr+i] = alpha * v
+			}
+		}
+	}
+}
+
+// packB copies the kc×nc block of op(B) at (p0, j0) into dst as nr-wide panels, each
+// stored k-major (nr values per k), zero-padded to a multiple of nr columns.
+func packB(transB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32) {
+	for jr := 0; jr < nc; jr += nr {
+		panel := dst[jr*kc : (jr+nr)*kc]
+		w := min(nr, nc-jr)
+		if w < nr {
+			clear(panel)
+		}
+		if transB {
+			for j := range w {
+				src := b[(j0+jr+j)*ldb+p0 : (j0+jr+j)*ldb+p0+kc]
+				for p, v := range src {
+					panel[p*nr+j] = v
+				}
+			}
+			continue
+		}
+		for p := range kc {
+			src := b[(p0+p)*ldb+j0+jr : (p0+p)*ldb+j0+jr+w]
+			copy(panel[p*nr:p*nr+w], src)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package kernels
+
+// smallM is the largest number of rows of C handled row by row, without packing: at
+// batch 1 to 3 packing costs more than it saves.
+const smallM = 3
+
+// gemvRowsDot computes C += alpha·op(A)·Bᵀ one row of C at a time, as dot products of
+// the row of op(A) with the rows of B (B is n×k): the fully connected forward at
+// batch 1.
+func gemvRowsDot(transA bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	row := make([]float32, k)
+	for i := range m {
+		loadRow(transA, i, k, a, lda, alpha, row)
+		ci := c[i*ldc : i*ldc+n]
+		parallelFor(n, 8, n*k, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				ci[j] += dot(row, b[j*ldb:j*ldb+k])
+			}
+		})
+	}
+}
+
+// gemvRowsAxpy computes C += alpha·op(A)·B one row of C at a time, as a sum of the
+// rows of B (B is k×n) scaled by the row of op(A).
+func gemvRowsAxpy(transA bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	row := make([]float32, k)
+	for i := range m {
+		loadRow(transA, i, k, a, lda, alpha, row)
+		ci := c[i*ldc : i*ldc+n]
+		parallelFor(n, 64, n*k, func(lo, hi int) {
+			for p, av := range row {
+				if av != 0 {
+					axpy(av, b[p*ldb+lo:p*ldb+hi], ci[lo:hi])
+				}
+			}
+		})
+	}
+}
+
+// loadRow copies alpha times row i of op(A) (k elements) into row.
+func loadRow(transA bool, i, k int, a []float32, lda int, alpha float32, row []float32) {
+	if transA {
+		for p := range k {
+			row[p] = alpha * a[p*lda+i]
+		}
+		return
+	}
+	for p, v := range a[i*lda : i*lda+k] {
+		row[p] = alpha * v
+	}
+}

@@ -1,0 +1,60 @@
+package kernels
+
+// kernel is a GEMM micro-kernel: full(kc, ap, bp, c, ldc) adds the product of an
+// mr×kc packed panel of A and a kc×nr packed panel of B to the mr×nr tile of C at c.
+type kernel struct {
+	mr, nr int
+	full   func(kc int, ap, bp, c []float32, ldc int)
+	name   string
+}
+
+// genericKernel is the pure-Go 4×4 micro-kernel: sixteen scalar accumulators that the
+// compiler keeps in registers.
+var genericKernel = kernel{mr: 4, nr: 4, full: kernel4x4, name: "go-4x4"}
+
+func kernel4x4(kc int, ap, bp, c []float32, ldc int) {
+	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
+	ap = ap[:4*kc]
+	bp = bp[:4*kc]
+	for len(ap) >= 4 && len(bp) >= 4 {
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+		ap, bp = ap[4:], bp[4:]
+	}
+	r := c[:4]
+	r[0] += c00
+	r[1] += c01
+	r[2] += c02
+	r[3] += c03
+	r = c[ldc : ldc+4]
+	r[0] += c10
+	r[1] += c11
+	r[2] += c12
+	r[3] += c13
+	r = c[2*ldc : 2*ldc+4]
+	r[0] += c20
+	r[1] += c21
+	r[2] += c22
+	r[3] += c23
+	r = c[3*ldc : 3*ldc+4]
+	r[0] += c30
+	r[1] += c31
+	r[2] += c32
+	r[3] += c33
+}

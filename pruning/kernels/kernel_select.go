@@ -1,0 +1,17 @@
+//go:build !(goexperiment.simd && amd64)
+
+package kernels
+
+// ownGemm reports whether Gemm runs the packed kernels of this package rather than
+// gonum's sgemm: not in the pure-Go build, where gonum is faster.
+func ownGemm() bool { return false }
+
+// microKernel returns the GEMM micro-kernel of this build: pure Go. Only tests use it
+// here, to check the packing code in every build.
+func microKernel() kernel { return genericKernel }
+
+// axpy computes y += a·x over len(y) elements; x must be at least as long.
+func axpy(a float32, x, y []float32) { axpyGeneric(a, x, y) }
+
+// dot returns the inner product of x and y[:len(x)].
+func dot(x, y []float32) float32 { return dotGeneric(x, y) }
