@@ -10,7 +10,7 @@ import (
 
 // WriteTable prints the report as an aligned table, one row per node and a totals row.
 func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "layer\top\toutput\tparams\tnonzero\tMACs\tbytes\tCSR bytes\t")
 	row := func(l Layer, shape string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Name, l.Op, shape,
