@@ -61,7 +61,7 @@ func (c DeviceClass) Validate(path string) error {
 	return e.err()
 }
 
-func (c DeviceClass) validate(e *errs, path string, lines lineMap) {
+func (c DeviceClass) validate(e *errs, path string, lines *lineMap) {
 	if err := ValidateName(c.Name); err != nil {
 		e.add(join(path, "name"), lines.at(join(path, "name")), "%v", err)
 	}
@@ -77,7 +77,7 @@ func (c DeviceClass) validate(e *errs, path string, lines lineMap) {
 	c.SLO.validate(e, join(path, "slo"), lines)
 }
 
-func (s SLO) validate(e *errs, path string, lines lineMap) {
+func (s SLO) validate(e *errs, path string, lines *lineMap) {
 	if s.P95Latency <= 0 {
 		e.add(join(path, "p95Latency"), lines.at(join(path, "p95Latency")), "must be > 0, got %s", s.P95Latency)
 	}

@@ -14,15 +14,21 @@ import (
 // validation are tighter.
 const maxListLen = 4096
 
-// lineMap maps field paths to their 1-based source line.
-type lineMap map[string]int
+// lineMap maps field paths to their 1-based source line, and marks the paths whose
+// node could not be decoded at all (so validation does not pile errors on them).
+type lineMap struct {
+	lines  map[string]int
+	broken map[string]bool
+}
 
-func (m lineMap) at(path string) int {
+func (m *lineMap) at(path string) int {
 	if m == nil {
 		return 0
 	}
-	return m[path]
+	return m.lines[path]
 }
+
+func (m *lineMap) isBroken(path string) bool { return m != nil && m.broken[path] }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
@@ -31,15 +37,24 @@ var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 // of stopping at the first.
 type strictDecoder struct {
 	errs  errs
-	lines lineMap
+	lines *lineMap
 }
 
-func newStrictDecoder() *strictDecoder { return &strictDecoder{lines: lineMap{}} }
+func newStrictDecoder() *strictDecoder {
+	broken := map[string]bool{}
+	return &strictDecoder{errs: errs{broken: broken}, lines: &lineMap{lines: map[string]int{}, broken: broken}}
+}
+
+// fail records a problem with the node at path itself; validation then skips path.
+func (d *strictDecoder) fail(path string, line int, format string, args ...any) {
+	d.lines.broken[path] = true
+	d.errs.list = append(d.errs.list, &FieldError{Field: path, Line: line, Detail: fmt.Sprintf(format, args...)})
+}
 
 func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	d.lines[path] = n.Line
+	d.lines.lines[path] = n.Line
 	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		d.errs.add(path, n.Line, "anchors and aliases are not supported; write the value out")
+		d.fail(path, n.Line, "anchors and aliases are not supported; write the value out")
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -47,11 +62,11 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshalerType) {
 		if n.Kind != yaml.ScalarNode {
-			d.errs.add(path, n.Line, "must be a single value, got %s", describeNode(n))
+			d.fail(path, n.Line, "must be a single value, got %s", describeNode(n))
 			return
 		}
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
-			d.errs.add(path, n.Line, "%v", err)
+			d.fail(path, n.Line, "%v", err)
 		}
 		return
 	}
@@ -60,11 +75,11 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.errs.add(path, n.Line, "must be a list, got %s", describeNode(n))
+			d.fail(path, n.Line, "must be a list, got %s", describeNode(n))
 			return
 		}
 		if len(n.Content) > maxListLen {
-			d.errs.add(path, n.Line, "has %d entries, at most %d allowed", len(n.Content), maxListLen)
+			d.fail(path, n.Line, "has %d entries, at most %d allowed", len(n.Content), maxListLen)
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -74,7 +89,7 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String {
-			d.errs.add(path, n.Line, "must be a mapping, got %s", describeNode(n))
+			d.fail(path, n.Line, "must be a mapping, got %s", describeNode(n))
 			return
 		}
 		m := reflect.MakeMap(v.Type())
@@ -105,7 +120,7 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *strictDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.errs.add(path, n.Line, "must be a mapping of fields, got %s", describeNode(n))
+		d.fail(path, n.Line, "must be a mapping of fields, got %s", describeNode(n))
 		return
 	}
 	fields, names := jsonFields(v.Type())
@@ -148,7 +163,7 @@ func (d *strictDecoder) decodeScalar(n *yaml.Node, v reflect.Value, path string)
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		d.errs.add(path, n.Line, "must be %s, got %s", want, describeNode(n))
+		d.fail(path, n.Line, "must be %s, got %s", want, describeNode(n))
 		return
 	}
 	if v.Kind() == reflect.String && n.Tag != "!!str" && n.Style == 0 && (n.Tag == "!!bool" || n.Tag == "!!float" || n.Tag == "!!int") {
@@ -157,7 +172,7 @@ func (d *strictDecoder) decodeScalar(n *yaml.Node, v reflect.Value, path string)
 		return
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
-		d.errs.add(path, n.Line, "must be %s, got %q", want, truncate(n.Value, 40))
+		d.fail(path, n.Line, "must be %s, got %q", want, truncate(n.Value, 40))
 	}
 }
 

@@ -70,9 +70,17 @@ func (l ErrorList) Fields() []string {
 }
 
 // errs collects field errors.
-type errs struct{ list ErrorList }
+type errs struct {
+	list ErrorList
+	// broken holds the paths the decoder could not read; validation adds nothing
+	// more about them.
+	broken map[string]bool
+}
 
 func (c *errs) add(field string, line int, format string, args ...any) {
+	if c.broken[field] {
+		return
+	}
 	c.list = append(c.list, &FieldError{Field: field, Line: line, Detail: fmt.Sprintf(format, args...)})
 }
 

@@ -87,7 +87,7 @@ func (f *Fleet) Validate() error {
 	return e.err()
 }
 
-func (f *Fleet) validate(e *errs, lines lineMap, needDigest bool) {
+func (f *Fleet) validate(e *errs, lines *lineMap, needDigest bool) {
 	if f.APIVersion != "" && f.APIVersion != APIVersion {
 		e.add("apiVersion", lines.at("apiVersion"), "must be %q, got %q", APIVersion, truncate(f.APIVersion, 40))
 	}
@@ -106,6 +106,9 @@ func (f *Fleet) validate(e *errs, lines lineMap, needDigest bool) {
 	seen := map[string]int{}
 	for i, c := range f.Classes {
 		p := index("classes", i)
+		if lines.isBroken(p) {
+			continue
+		}
 		c.validate(e, p, lines)
 		if j, dup := seen[c.Name]; dup && c.Name != "" {
 			e.add(join(p, "name"), lines.at(join(p, "name")), "duplicate of classes[%d]", j)
@@ -116,6 +119,9 @@ func (f *Fleet) validate(e *errs, lines lineMap, needDigest bool) {
 	seen = map[string]int{}
 	for i, m := range f.Models {
 		p := index("models", i)
+		if lines.isBroken(p) {
+			continue
+		}
 		m.validate(e, p, lines, needDigest)
 		if j, dup := seen[m.Name]; dup && m.Name != "" {
 			e.add(join(p, "name"), lines.at(join(p, "name")), "duplicate of models[%d]", j)

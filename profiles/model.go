@@ -65,7 +65,7 @@ func (m Model) Validate(path string) error {
 
 // validate checks m; needDigest is false for a fleet document whose tool fills the
 // digest in from Source.
-func (m Model) validate(e *errs, path string, lines lineMap, needDigest bool) {
+func (m Model) validate(e *errs, path string, lines *lineMap, needDigest bool) {
 	if err := ValidateName(m.Name); err != nil {
 		e.add(join(path, "name"), lines.at(join(path, "name")), "%v", err)
 	}

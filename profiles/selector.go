@@ -262,6 +262,9 @@ func (p *selParser) requirement() (requirement, error) {
 			p.tok, p.off = save, saveOff
 			return p.hasFlag(opIn)
 		}
+		if p.tok.kind != tOp && p.tok.kind != tWord {
+			return requirement{}, p.errorf(p.tok.pos, "expected a SIMD flag such as avx2 after \"has\", got %s", p.tok.describe())
+		}
 		p.tok, p.off = save, saveOff
 	case p.tok.kind != tWord:
 		return requirement{}, p.errorf(p.tok.pos, "expected a key (arch, cores, memory, a label, ...) or \"has\", got %s", p.tok.describe())
