@@ -10,10 +10,12 @@ type Option func(*execConfig)
 const DefaultSeed = 1
 
 type execConfig struct {
-	threads  int
-	timing   bool
-	training bool
-	seed     uint64
+	threads     int
+	timing      bool
+	training    bool
+	sparse      bool
+	forceSparse bool
+	seed        uint64
 }
 
 func defaultExecConfig() execConfig {
@@ -41,3 +43,16 @@ func WithTraining(on bool) Option { return func(c *execConfig) { c.training = on
 
 // WithSeed seeds the executor's random stream, used for Dropout masks in training.
 func WithSeed(seed uint64) Option { return func(c *execConfig) { c.seed = seed } }
+
+// WithSparse lets Compile run a Gemm, MatMul or Conv whose constant weight is at least
+// SparseMinZeros zeros through a CSR kernel, when timing both on a batch-1 sample
+// shows the sparse form faster. The sparse form snapshots the weights at Compile, so
+// compile again after changing them; training-mode Forward always runs dense. The
+// graph itself (and the ONNX written from it) stays dense.
+func WithSparse(on bool) Option { return func(c *execConfig) { c.sparse = on } }
+
+// SparseMinZeros is the zero fraction from which WithSparse considers a weight.
+const SparseMinZeros = 0.5
+
+// withForcedSparse skips the timing and takes every eligible sparse form (tests).
+func withForcedSparse() Option { return func(c *execConfig) { c.sparse, c.forceSparse = true, true } }

@@ -43,6 +43,7 @@ type Executor struct {
 	rng     *rand.Rand
 	grads   map[string]*tensor.Tensor
 	timings []NodeTiming
+	sparse  []sparseForm // per node: CSR weight chosen at Compile (WithSparse)
 }
 
 type compiledNode struct {
@@ -170,13 +171,23 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	for k, cn := range e.nodes {
 		e.timings[k] = NodeTiming{Node: cn.node.Name, Op: cn.node.Op}
 	}
+	e.sparse = make([]sparseForm, len(e.nodes))
 	// Shape check with two batch sizes so that errors surface at Compile.
+	var first [][]int
 	for _, b := range []int{1, 2} {
 		shapes := make([][]int, len(e.inputs))
 		for i, v := range e.inputs {
 			shapes[i] = concreteShape(g.Inputs[e.inputPos(v)].Shape, b)
 		}
 		if _, err := e.buildPlan(shapes); err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = shapes
+		}
+	}
+	if cfg.sparse {
+		if err := e.chooseSparse(first); err != nil {
 			return nil, err
 		}
 	}
@@ -252,6 +263,9 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 			} else {
 				p.vals[v] = tensor.New(outs[j]...)
 			}
+		}
+		if f := e.sparse[len(p.ops)]; f != nil {
+			o.(sparseCapable).setSparse(f)
 		}
 		p.ops = append(p.ops, o)
 	}

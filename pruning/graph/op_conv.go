@@ -23,6 +23,7 @@ type convOp struct {
 	m, oh, ow int
 	cg, mg, k int // channels and filters per group, patch length
 	direct    bool
+	sparse    sparseForm // per group
 
 	// per-chunk scratch
 	cols, dcols [][]float32
@@ -97,6 +98,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	}
 	nc := o.numChunks()
 	ohw := o.oh * o.ow
+	sparse := o.sparse != nil && !r.training
 	if !o.direct {
 		o.cols = grow(o.cols, nc, o.k*ohw)
 	}
@@ -111,6 +113,10 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
 				}
 				ys := y[(s*o.m+g*o.mg)*ohw:]
+				if sparse {
+					o.sparse[g].Mul(ohw, 1, col, ohw, 0, ys, ohw)
+					continue
+				}
 				kernels.Gemm(false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, col, ohw, 0, ys, ohw)
 			}
 			if bias != nil {
@@ -125,6 +131,16 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		}
 	})
 }
+
+func (o *convOp) buildSparse(w *tensor.Tensor) sparseForm {
+	f := make(sparseForm, o.group)
+	for g := range f {
+		f[g] = kernels.NewCSR(w.Data[g*o.mg*o.k:(g+1)*o.mg*o.k], o.mg, o.k)
+	}
+	return f
+}
+
+func (o *convOp) setSparse(f sparseForm) { o.sparse = f }
 
 func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	x, wt, gy := in[0].Data, in[1].Data, gOut[0].Data

@@ -22,6 +22,7 @@ type gemmOp struct {
 	m, n, k        int
 	hasC           bool
 	cm, cn         int // C's extent along M and N (1 when broadcast)
+	sparse         sparseForm
 }
 
 func newGemm(n *Node, _ *opCtx) (op, error) {
@@ -87,7 +88,7 @@ func (o *gemmOp) ldb() int {
 	return o.n
 }
 
-func (o *gemmOp) forward(_ *runState, in, out []*tensor.Tensor) {
+func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 	y := out[0].Data
 	beta := float32(0)
 	if o.hasC && o.beta != 0 {
@@ -110,7 +111,34 @@ func (o *gemmOp) forward(_ *runState, in, out []*tensor.Tensor) {
 		}
 		beta = 1
 	}
+	if o.sparse != nil && !r.training {
+		o.sparse[0].MulTransB(o.m, o.alpha, in[0].Data, o.k, beta, y, o.n)
+		return
+	}
 	kernels.Gemm(o.transA, o.transB, o.m, o.n, o.k, o.alpha, in[0].Data, o.lda(), in[1].Data, o.ldb(), beta, y, o.n)
+}
+
+func (o *gemmOp) buildSparse(w *tensor.Tensor) sparseForm {
+	if o.transA {
+		return nil
+	}
+	if o.transB {
+		return sparseForm{kernels.NewCSR(w.Data, o.n, o.k)}
+	}
+	return sparseForm{kernels.NewCSR(transpose(w.Data, o.k, o.n), o.n, o.k)}
+}
+
+func (o *gemmOp) setSparse(f sparseForm) { o.sparse = f }
+
+// transpose returns the c×r transpose of the row-major r×c matrix a.
+func transpose(a []float32, r, c int) []float32 {
+	t := make([]float32, r*c)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			t[j*r+i] = a[i*c+j]
+		}
+	}
+	return t
 }
 
 func (o *gemmOp) backward(_ *runState, in, _, gOut, gIn []*tensor.Tensor) {
@@ -169,6 +197,7 @@ func (o *gemmOp) backward(_ *runState, in, _, gOut, gIn []*tensor.Tensor) {
 type matMulOp struct {
 	batch, m, n, k int
 	sharedB        bool // B is one (K, N) matrix for every batch entry
+	sparse         sparseForm
 }
 
 func (o *matMulOp) infer(in [][]int) ([][]int, error) {
@@ -209,9 +238,22 @@ func (o *matMulOp) infer(in [][]int) ([][]int, error) {
 	return [][]int{out}, nil
 }
 
-func (o *matMulOp) forward(_ *runState, in, out []*tensor.Tensor) {
+func (o *matMulOp) buildSparse(w *tensor.Tensor) sparseForm {
+	if !o.sharedB || w.Rank() != 2 {
+		return nil
+	}
+	return sparseForm{kernels.NewCSR(transpose(w.Data, o.k, o.n), o.n, o.k)}
+}
+
+func (o *matMulOp) setSparse(f sparseForm) { o.sparse = f }
+
+func (o *matMulOp) forward(r *runState, in, out []*tensor.Tensor) {
 	a, b, y := in[0].Data, in[1].Data, out[0].Data
 	m, n, k := o.m, o.n, o.k
+	if o.sparse != nil && !r.training {
+		o.sparse[0].MulTransB(m, 1, a, k, 0, y, n)
+		return
+	}
 	for i := 0; i < o.batch; i++ {
 		bo := 0
 		if !o.sharedB {

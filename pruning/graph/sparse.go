@@ -1,0 +1,112 @@
+package graph
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/fleetprune/fleetprune/pruning/kernels"
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+// sparseForm is the CSR form of one node's weight: one matrix, or one per group.
+type sparseForm []*kernels.CSR
+
+// sparseCapable is an op with a CSR path for its weight (input 1).
+type sparseCapable interface {
+	op
+	// buildSparse returns the CSR form of weight w for this op's configuration, or nil
+	// when the op has no sparse path in that configuration.
+	buildSparse(w *tensor.Tensor) sparseForm
+	// setSparse makes inference-mode forward use f (nil: dense).
+	setSparse(f sparseForm)
+}
+
+func zeroFraction(t *tensor.Tensor) float64 {
+	if t.Len() == 0 {
+		return 0
+	}
+	z := 0
+	for _, v := range t.Data {
+		if v == 0 {
+			z++
+		}
+	}
+	return float64(z) / float64(t.Len())
+}
+
+// chooseSparse decides, node by node, whether the CSR form beats the dense kernel on a
+// batch-1 sample, and records the winners in e.sparse.
+func (e *Executor) chooseSparse(shapes [][]int) error {
+	defer func() {
+		// The plan used here was built before the choice; timings are not the user's.
+		clear(e.plans)
+		e.ResetTimings()
+	}()
+	r := rand.New(rand.NewPCG(1, 2))
+	inputs := map[string]*tensor.Tensor{}
+	for i, v := range e.inputs {
+		t := tensor.New(shapes[i]...)
+		for j := range t.Data {
+			t.Data[j] = r.Float32()
+		}
+		inputs[e.names[v]] = t
+	}
+	// One inference pass fills every activation with realistic values.
+	p, err := e.forward(context.Background(), inputs, false)
+	if err != nil {
+		return err
+	}
+	rs := &runState{threads: e.cfg.threads, rng: e.rng}
+	for k, cn := range e.nodes {
+		so, ok := p.ops[k].(sparseCapable)
+		if !ok || len(cn.in) < 2 || cn.in[1] < 0 || !e.isParam[cn.in[1]] {
+			continue
+		}
+		w := e.g.Params[e.names[cn.in[1]]]
+		if zeroFraction(w) < SparseMinZeros {
+			continue
+		}
+		f := so.buildSparse(w)
+		if f == nil {
+			continue
+		}
+		if !e.cfg.forceSparse {
+			dense := timeOp(so, rs, p.inT[k], p.outT[k])
+			so.setSparse(f)
+			sparse := timeOp(so, rs, p.inT[k], p.outT[k])
+			so.setSparse(nil)
+			if sparse >= dense {
+				continue
+			}
+		}
+		e.sparse[k] = f
+	}
+	return nil
+}
+
+// timeOp returns the best of several timed forwards after a warm-up.
+func timeOp(o op, r *runState, in, out []*tensor.Tensor) time.Duration {
+	o.forward(r, in, out)
+	best := time.Duration(1<<63 - 1)
+	var total time.Duration
+	for i := 0; i < 50 && (i < 5 || total < 2*time.Millisecond); i++ {
+		t0 := time.Now()
+		o.forward(r, in, out)
+		d := time.Since(t0)
+		total += d
+		best = min(best, d)
+	}
+	return best
+}
+
+// SparseNodes returns the names of the nodes that run with a CSR weight in Run.
+func (e *Executor) SparseNodes() []string {
+	var names []string
+	for k, cn := range e.nodes {
+		if e.sparse[k] != nil {
+			names = append(names, cn.node.Name)
+		}
+	}
+	return names
+}
