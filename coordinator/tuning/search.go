@@ -23,12 +23,12 @@ type Limits struct {
 // Trial is one variant that was built and measured. Budget is the share of the base
 // model's predicted latency that its pruning plan targeted: 1 is the base model.
 type Trial struct {
-	Budget       float64
-	VariantID    string
-	P95          time.Duration // measured on the probe cohort
-	AccuracyDrop float64       // percentage points against the base model
-	ModelBytes   int64
-	PeakMemory   int64
+	Budget       float64       `json:"budget"`
+	VariantID    string        `json:"variantId"`
+	P95          time.Duration `json:"p95"`          // measured on the probe cohort
+	AccuracyDrop float64       `json:"accuracyDrop"` // percentage points against the base model
+	ModelBytes   int64         `json:"modelBytes"`
+	PeakMemory   int64         `json:"peakMemory"`
 }
 
 // Verdict is where tuning of a class ended.
