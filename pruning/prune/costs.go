@@ -1,7 +1,10 @@
 package prune
 
 import (
+	"fmt"
+
 	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/metrics"
 	"github.com/fleetprune/fleetprune/pruning/plan"
 )
 
@@ -28,10 +31,14 @@ func (d *DepGraph) shares(value string) []plan.Share {
 }
 
 // MACsTerms models the multiply-accumulates per sample of every Conv, Gemm and MatMul
-// as planning cost terms: each scales with the kept share of its input and output
-// channels. A depthwise Conv scales with its one group.
-func (d *DepGraph) MACsTerms() []plan.Term {
-	return d.weightTerms(func(n *graph.Node) float64 { return float64(d.nodeMACs(n)) })
+// (as pruning/metrics counts them) as planning cost terms: each scales with the kept
+// share of its input and output channels. A depthwise Conv scales with its one group.
+func (d *DepGraph) MACsTerms() ([]plan.Term, error) {
+	macs, err := d.LayerMACs()
+	if err != nil {
+		return nil, err
+	}
+	return d.weightTerms(func(n *graph.Node) float64 { return float64(macs[n.Name]) }), nil
 }
 
 // ParamsTerms models the weight count of every Conv, Gemm and MatMul the same way.
@@ -98,33 +105,18 @@ func isWeightNode(g *graph.Graph, n *graph.Node) bool {
 	return ok
 }
 
-// nodeMACs is the multiply-accumulate count per sample of a Conv, Gemm or MatMul: the
-// weight count times the output positions that reuse it.
-func (d *DepGraph) nodeMACs(n *graph.Node) int64 {
-	w := d.g.Params[n.Inputs[1]]
-	y := d.shapes[n.Outputs[0]]
-	macs := int64(w.Len())
-	switch n.Op {
-	case "Conv":
-		if len(y) == 4 {
-			macs *= int64(y[2] * y[3])
-		}
-	case "MatMul":
-		for _, v := range y[1 : len(y)-1] {
-			macs *= int64(v)
-		}
+// LayerMACs is the multiply-accumulate count per sample of every node of the graph
+// with a nonzero count, by node name, from pruning/metrics.
+func (d *DepGraph) LayerMACs() (map[string]int64, error) {
+	r, err := metrics.Measure(d.g)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
 	}
-	return macs
-}
-
-// LayerMACs is the multiply-accumulate count per sample of every Conv, Gemm and MatMul
-// node of the graph, by node name.
-func (d *DepGraph) LayerMACs() map[string]int64 {
 	out := map[string]int64{}
-	for _, n := range d.g.Nodes {
-		if isWeightNode(d.g, n) {
-			out[n.Name] = d.nodeMACs(n)
+	for _, l := range r.Layers {
+		if l.MACs > 0 {
+			out[l.Name] = l.MACs
 		}
 	}
-	return out
+	return out, nil
 }

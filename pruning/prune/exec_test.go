@@ -122,8 +122,8 @@ func TestRemovingDeadUnitsKeepsOutputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ParamCount(pruned) >= ParamCount(g) {
-				t.Fatalf("pruned model has %d params, original %d", ParamCount(pruned), ParamCount(g))
+			if totals(t, pruned) >= totals(t, g) {
+				t.Fatalf("pruned model has %d params, original %d", totals(t, pruned), totals(t, g))
 			}
 			scale := 1.0
 			for _, v := range want.Data {
@@ -179,7 +179,7 @@ func TestStructuredResNet8KeepsShapesConsistent(t *testing.T) {
 			if err := res.Graph.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			before, after := sumMACs(mustBuild(t, g)), sumMACs(mustBuild(t, res.Graph))
+			before, after := macsOf(t, g), macsOf(t, res.Graph)
 			if float64(after) > 0.25*float64(before) {
 				t.Errorf("MACs %d → %d, want ≤ 0.25x", before, after)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/metrics"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 )
 
@@ -130,4 +131,24 @@ func resnet(tb testing.TB) *graph.Graph {
 	x = b.node("gap", "GlobalAveragePool", nil, b.relu(x))
 	x = b.node("flatten", "Flatten", nil, x)
 	return b.done(b.gemm("fc", x, 10, 10), 10)
+}
+
+// totals is the trainable parameter count of g, as pruning/metrics counts it.
+func totals(tb testing.TB, g *graph.Graph) int64 {
+	tb.Helper()
+	r, err := metrics.Measure(g)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r.Total.Params
+}
+
+// macsOf is the MACs per sample of g, as pruning/metrics counts them.
+func macsOf(tb testing.TB, g *graph.Graph) int64 {
+	tb.Helper()
+	r, err := metrics.Measure(g)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r.Total.MACs
 }

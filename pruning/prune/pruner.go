@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetprune/fleetprune/pruning/data"
 	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/metrics"
 	"github.com/fleetprune/fleetprune/pruning/plan"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 	"github.com/fleetprune/fleetprune/pruning/train"
@@ -154,41 +155,47 @@ func finetune(ctx context.Context, g *graph.Graph, cfg Config, epochs int, after
 // unstructuredSparsity turns the target into a sparsity of the prunable weights.
 func unstructuredSparsity(g *graph.Graph, cfg Config, maskAt func(float64) (Masks, error)) (float64, error) {
 	t := cfg.Target
-	switch t.Kind {
-	case TargetSparsity:
+	if t.Kind == TargetSparsity {
 		return t.Value, nil
+	}
+	r, err := metrics.Measure(g)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	layers := WeightLayers(g)
+	switch t.Kind {
 	case TargetParams:
 		var prunable int64
-		for _, l := range WeightLayers(g) {
+		for _, l := range layers {
 			prunable += int64(l.Size)
 		}
-		total := ParamCount(g)
-		budget := t.Budget(float64(total))
-		fixed := float64(total - prunable)
+		budget := t.Budget(float64(r.Total.Params))
+		fixed := float64(r.Total.Params - prunable)
 		s := 1 - (budget-fixed)/float64(prunable)
 		if s >= maxUnstructured || budget <= fixed {
 			return 0, fmt.Errorf("prune: params target %s: %.0f nonzero parameters is below the smallest valid model (%.0f parameters outside the prunable weights, and at least %.1f%% of those kept)", t, budget, fixed, 100*(1-maxUnstructured))
 		}
 		return math.Max(s, 0), nil
 	case TargetMACs:
-		d, err := Build(g)
-		if err != nil {
-			return 0, err
+		byNode := map[string]int64{}
+		for _, l := range r.Layers {
+			byNode[l.Name] = l.MACs
 		}
-		macs := d.LayerMACs()
+		other := float64(r.Total.MACs)
 		byParam := map[string]int64{}
-		var base float64
-		for _, l := range WeightLayers(g) {
-			byParam[l.Param] = macs[l.Node]
-			base += float64(macs[l.Node])
+		for _, l := range layers {
+			byParam[l.Param] = byNode[l.Node]
+			other -= float64(byNode[l.Node])
 		}
-		budget := t.Budget(base)
+		budget := t.Budget(float64(r.Total.MACs))
+		// Effective MACs are those left when zero weights are skipped, as metrics'
+		// NonZeroMACs counts them.
 		eff := func(s float64) (float64, error) {
 			m, err := maskAt(s)
 			if err != nil {
 				return 0, err
 			}
-			var e float64
+			e := other
 			for p, mm := range byParam {
 				e += float64(mm) * (1 - m.LayerSparsity(p))
 			}

@@ -86,27 +86,26 @@ func TestPrunedWeightsStayZeroThroughFinetuning(t *testing.T) {
 
 func TestStructuredTargets(t *testing.T) {
 	g := build(t, "lenet-300-100")
-	d := mustBuild(t, g)
-	base := ParamCount(g)
+	base := totals(t, g)
 	for _, tt := range []struct {
 		name   string
 		target Target
 		check  func(pruned *graph.Graph) string
 	}{
 		{"params", Target{Kind: TargetParams, Value: 50000}, func(p *graph.Graph) string {
-			if n := ParamCount(p); n > 50000 || n < 40000 {
+			if n := totals(t, p); n > 50000 || n < 40000 {
 				return "params " + itoa(int(n)) + " not in [40000, 50000]"
 			}
 			return ""
 		}},
 		{"params relative", Target{Kind: TargetParams, Value: 0.5, Relative: true}, func(p *graph.Graph) string {
-			if n := ParamCount(p); float64(n) > 0.5*float64(base) {
+			if n := totals(t, p); float64(n) > 0.5*float64(base) {
 				return "params " + itoa(int(n)) + " above half"
 			}
 			return ""
 		}},
 		{"macs", Target{Kind: TargetMACs, Value: 0.25, Relative: true}, func(p *graph.Graph) string {
-			if m, m0 := sumMACs(mustBuild(t, p)), sumMACs(d); float64(m) > 0.25*float64(m0) {
+			if m, m0 := macsOf(t, p), macsOf(t, g); float64(m) > 0.25*float64(m0) {
 				return "MACs above a quarter"
 			}
 			return ""

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/metrics"
 	"github.com/fleetprune/fleetprune/pruning/plan"
 )
 
@@ -78,15 +79,6 @@ func (d *DepGraph) Scores(c Criterion, taylor *TaylorAccumulator) (map[string][]
 	return out, nil
 }
 
-// ParamCount is the total parameter count of g (initializers).
-func ParamCount(g *graph.Graph) int64 {
-	var n int64
-	for _, t := range g.Params {
-		n += int64(t.Len())
-	}
-	return n
-}
-
 // StructuredKeep turns a target into kept unit counts per group. Sparsity s keeps 1-s
 // of every group; a params or MACs budget is met with sensitivity curves through
 // plan.Solve when curves are given, else with one keep ratio for all groups; a plan
@@ -129,19 +121,28 @@ func (d *DepGraph) StructuredKeep(t Target, pf *PlanFile, curves []plan.Curve, m
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	terms := d.MACsTerms()
-	measure := func(g *graph.Graph) (float64, error) {
-		dd, err := Build(g)
-		if err != nil {
-			return 0, err
+	terms := d.ParamsTerms()
+	if t.Kind == TargetMACs {
+		var err error
+		if terms, err = d.MACsTerms(); err != nil {
+			return nil, err
 		}
-		return float64(sumMACs(dd)), nil
 	}
-	if t.Kind == TargetParams {
-		terms = d.ParamsTerms()
-		measure = func(g *graph.Graph) (float64, error) { return float64(ParamCount(g)), nil }
+	// Budgets are checked against pruning/metrics' totals, the numbers users see.
+	measure := func(g *graph.Graph) (float64, error) {
+		r, err := metrics.Measure(g)
+		if err != nil {
+			return 0, fmt.Errorf("prune: %w", err)
+		}
+		if t.Kind == TargetMACs {
+			return float64(r.Total.MACs), nil
+		}
+		return float64(r.Total.Params), nil
 	}
-	base, _ := measure(d.g)
+	base, err := measure(d.g)
+	if err != nil {
+		return nil, err
+	}
 	budget := t.Budget(base)
 	// The cost terms model the weights; biases, BN parameters and rounding make the
 	// real count differ a little, so shrink the modelled budget until the real one fits.
@@ -180,14 +181,6 @@ func removeLowest(d *DepGraph, counts map[string]int) map[string][]int {
 		}
 	}
 	return out
-}
-
-func sumMACs(d *DepGraph) int64 {
-	var s int64
-	for _, m := range d.LayerMACs() {
-		s += m
-	}
-	return s
 }
 
 func (d *DepGraph) solveCounts(terms []plan.Term, budget float64, curves []plan.Curve, multiple int) (map[string]int, error) {

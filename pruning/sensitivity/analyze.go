@@ -49,7 +49,10 @@ func Analyze(ctx context.Context, g *graph.Graph, val *data.Dataset, cfg Config)
 	if err != nil {
 		return nil, fmt.Errorf("sensitivity: %w", err)
 	}
-	macs := d.LayerMACs()
+	macs, err := d.LayerMACs()
+	if err != nil {
+		return nil, fmt.Errorf("sensitivity: %w", err)
+	}
 	var scores map[string][]float64
 	// pruneAt builds the model with only layer pruned at ratio r.
 	var pruneAt func(layer string, r float64) (*graph.Graph, error)
