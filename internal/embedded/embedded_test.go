@@ -67,6 +67,10 @@ func TestEtcdRejectsBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "client url") {
 		t.Errorf("bad client url: got %v, want an error naming the client url", err)
 	}
+	_, err = embedded.StartEtcd(ctx, t.TempDir(), embedded.WithEtcdLogLevel("loud"))
+	if err == nil || !strings.Contains(err.Error(), "log level") {
+		t.Errorf("bad log level: got %v, want an error naming the log level", err)
+	}
 }
 
 func TestNATSRestartKeepsJetStreamState(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,6 +21,7 @@ type Etcd struct {
 	dir       string
 	srv       *embed.Etcd
 	endpoints []string
+	closing   *atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -54,8 +56,12 @@ func StartEtcd(ctx context.Context, dir string, opts ...EtcdOption) (*Etcd, erro
 	cfg.ListenPeerUrls = []url.URL{*peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = c.logLevel
-	cfg.LogOutputs = []string{"stderr"}
+	closing := new(atomic.Bool)
+	lg, err := newEtcdLogger(c.logLevel, closing)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	cfg.QuotaBackendBytes = c.quotaBytes
 	cfg.UnsafeNoFsync = c.noFsync
 
@@ -71,14 +77,16 @@ func StartEtcd(ctx context.Context, dir string, opts ...EtcdOption) (*Etcd, erro
 	select {
 	case <-srv.Server.ReadyNotify():
 	case err := <-srv.Err():
+		closing.Store(true)
 		srv.Close()
 		return nil, fmt.Errorf("embedded etcd: serve: %w", err)
 	case <-ctx.Done():
+		closing.Store(true)
 		srv.Server.Stop()
 		srv.Close()
 		return nil, fmt.Errorf("embedded etcd: not ready: %w", ctx.Err())
 	}
-	e := &Etcd{dir: dir, srv: srv}
+	e := &Etcd{dir: dir, srv: srv, closing: closing}
 	for _, l := range srv.Clients {
 		e.endpoints = append(e.endpoints, "http://"+l.Addr().String())
 	}
@@ -112,6 +120,7 @@ func (e *Etcd) Client(ctx context.Context) (*clientv3.Client, error) {
 // call more than once.
 func (e *Etcd) Close() error {
 	e.closeOnce.Do(func() {
+		e.closing.Store(true)
 		e.srv.Close()
 		<-e.srv.Server.StopNotify()
 	})

@@ -44,7 +44,8 @@ func WithEtcdClientURL(u string) EtcdOption { return func(c *etcdConfig) { c.cli
 // port.
 func WithEtcdPeerURL(u string) EtcdOption { return func(c *etcdConfig) { c.peerURL = u } }
 
-// WithEtcdLogLevel sets etcd's log level: debug, info, warn or error.
+// WithEtcdLogLevel sets the level of etcd's own logs on stderr: debug, info, warn,
+// error (the default) or fatal to silence them.
 func WithEtcdLogLevel(level string) EtcdOption { return func(c *etcdConfig) { c.logLevel = level } }
 
 // WithEtcdQuotaBytes sets the backend size quota in bytes.
