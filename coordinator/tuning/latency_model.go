@@ -112,3 +112,13 @@ func (m *LatencyModel) BudgetFor(target time.Duration) float64 {
 	}
 	return clamp(float64(target-m.Overhead)/total, 0, 1)
 }
+
+// NodeTimes returns the base layer times in nanoseconds, the unit of the planner's
+// latency cost terms.
+func (m *LatencyModel) NodeTimes() map[string]float64 {
+	out := make(map[string]float64, len(m.Layers))
+	for n, d := range m.Layers {
+		out[n] = float64(d)
+	}
+	return out
+}

@@ -58,6 +58,9 @@ type SearchConfig struct {
 	Safety float64
 	// MinStep is the smallest budget change worth a new variant.
 	MinStep float64
+	// BudgetFor, when set, converts a latency target into a budget through the
+	// class's latency model; without it, budgets scale with the measured miss.
+	BudgetFor func(target time.Duration) float64
 }
 
 // Defaults of SearchConfig.
@@ -187,6 +190,12 @@ func Decide(lim Limits, base Trial, trials []Trial, cfg SearchConfig) Decision {
 		return Decision{Verdict: Infeasible, Reason: bindingReason(lim, hi, nil, cfg)}
 	}
 	next := hi.Budget * costRatio(lim, hi) * cfg.Safety
+	if cfg.BudgetFor != nil && lim.P95 > 0 && hi.P95 > lim.P95 && costRatio(lim, hi) == float64(lim.P95)/float64(hi.P95) {
+		// Latency binds: ask the latency model, which knows which layers cost what.
+		if b := cfg.BudgetFor(time.Duration(float64(lim.P95) * cfg.Safety)); b > 0 {
+			next = b
+		}
+	}
 	if next > hi.Budget-cfg.MinStep {
 		next = hi.Budget - cfg.MinStep
 	}

@@ -66,4 +66,8 @@ type Pending struct {
 	Record    Record    `json:"record"`   // what is known before measuring
 	Commands  []string  `json:"commands"` // command IDs sent, one per probe device
 	SentAt    time.Time `json:"sentAt"`
+	// Checksum is the output checksum the coordinator expects on the probe batch.
+	Checksum string `json:"checksum,omitempty"`
+	// Attempt counts sends to a silent cohort; command ids include it.
+	Attempt int `json:"attempt"`
 }
