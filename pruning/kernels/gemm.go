@@ -88,3 +88,15 @@ func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
 		scaleRow(c[i*ldc:i*ldc+n], beta)
 	}
 }
+
+// KernelName says which GEMM runs: a blas32.Use implementation, gonum's pure-Go sgemm,
+// or this package's packed micro-kernel (GOEXPERIMENT=simd builds on AVX2 CPUs).
+func KernelName() string {
+	if impl, builtin := blas32.Implementation().(gonum.Implementation); !builtin {
+		return fmt.Sprintf("blas32.Use(%T)", impl)
+	}
+	if ownGemm() {
+		return "packed " + microKernel().name + " (GOEXPERIMENT=simd)"
+	}
+	return "gonum sgemm (pure Go)"
+}
