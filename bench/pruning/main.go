@@ -1,0 +1,169 @@
+// Command pruning is the pruning benchmark of issue 3: it trains (and caches) base
+// models, runs the pruning recipes on MNIST and Fashion-MNIST, and prints one table
+// of accuracy, nonzero weights, MACs and side-by-side measured latency.
+//
+//	nice -n 10 go run ./bench/pruning -data mnist,fashion-mnist
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fleetprune/fleetprune/pruning/data"
+	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/models"
+	"github.com/fleetprune/fleetprune/pruning/onnx"
+	"github.com/fleetprune/fleetprune/pruning/prune"
+	"github.com/fleetprune/fleetprune/pruning/train"
+)
+
+// baseRecipe is how a base model is trained before pruning.
+type baseRecipe struct {
+	Arch   string
+	Epochs int
+	LR     float32
+	WD     float32
+}
+
+var bases = map[string]baseRecipe{
+	"lenet-300-100": {Arch: "lenet-300-100", Epochs: 10, LR: 0.05, WD: 1e-4},
+	"lenet-5":       {Arch: "lenet-5", Epochs: 3, LR: 0.02, WD: 1e-4},
+	"resnet-8":      {Arch: "resnet-8", Epochs: 3, LR: 0.05, WD: 1e-4},
+}
+
+// recipe is one pruning run with the bar it must clear.
+type recipe struct {
+	Name     string
+	Arch     string
+	Cfg      prune.Config
+	Epochs   int
+	LR       float32
+	Bar      string
+	Sparse   bool // also time with the engine's sparse kernels
+	MaxDrop  float64
+	MinRatio float64 // nonzero-weight ratio (unstructured) or MACs ratio (structured)
+}
+
+func recipes() []recipe {
+	return []recipe{
+		{Name: "unstructured", Arch: "lenet-300-100", Epochs: 10, LR: 0.01, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.95}}},
+		{Name: "unstructured", Arch: "lenet-5", Epochs: 3, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.95}}},
+		{Name: "structured", Arch: "lenet-300-100", Epochs: 6, LR: 0.01, MaxDrop: 0.5, MinRatio: 4,
+			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionL2,
+				Multiple: 8, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
+		{Name: "structured", Arch: "resnet-8", Epochs: 3, LR: 0.01, MaxDrop: 0.5, MinRatio: 4,
+			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
+				Multiple: 4, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
+	}
+}
+
+func main() {
+	var (
+		cache     = flag.String("cache", ".fleetprune/bench", "where trained base models are cached (git-ignored)")
+		datasets  = flag.String("data", "mnist", "comma-separated datasets: mnist, fashion-mnist")
+		only      = flag.String("only", "", "comma-separated arch names to run (default all)")
+		trainOnly = flag.Bool("train-only", false, "only train and cache the base models")
+		threads   = flag.Int("threads", 0, "engine threads (0: all cores)")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := os.MkdirAll(*cache, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	want := map[string]bool{}
+	for _, a := range strings.Split(*only, ",") {
+		if a != "" {
+			want[a] = true
+		}
+	}
+	var rows []row
+	for _, ds := range strings.Split(*datasets, ",") {
+		sets, err := loadSets(ds)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		for _, r := range recipes() {
+			if len(want) > 0 && !want[r.Arch] {
+				continue
+			}
+			base, err := baseModel(ctx, log, *cache, ds, bases[r.Arch], sets, *threads)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+			if *trainOnly {
+				continue
+			}
+			rw, err := runRecipe(ctx, log, ds, r, base, sets, *threads, *cache)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s %s on %s: %v\n", r.Name, r.Arch, ds, err)
+				continue
+			}
+			rows = append(rows, rw)
+			printRows(rows)
+		}
+	}
+}
+
+type sets struct{ train, val, test *data.Dataset }
+
+func loadSets(name string) (*sets, error) {
+	tr, err := data.Load(name, "train")
+	if err != nil {
+		return nil, err
+	}
+	test, err := data.Load(name, "test")
+	if err != nil {
+		return nil, err
+	}
+	trn, val, err := tr.Split(1.0/12, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &sets{train: trn, val: val, test: test}, nil
+}
+
+// baseModel loads the cached base model or trains and caches it.
+func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRecipe, s *sets, threads int) (*graph.Graph, error) {
+	path := filepath.Join(cache, fmt.Sprintf("%s-%s-e%d.onnx", b.Arch, ds, b.Epochs))
+	if g, err := onnx.ReadFile(path); err == nil {
+		return g, nil
+	}
+	g, err := models.Build(b.Arch, 1)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bench: training base", "arch", b.Arch, "data", ds, "epochs", b.Epochs)
+	start := time.Now()
+	_, err = train.Fit(ctx, g, s.train, s.val, train.Config{Epochs: b.Epochs, LR: b.LR, WeightDecay: b.WD,
+		Schedule: train.Cosine, Seed: 1, Threads: threads,
+		Progress: func(p train.Progress) {
+			if p.Step%200 == 0 || p.Step == p.Steps {
+				log.Info("bench: base", "arch", b.Arch, "epoch", p.Epoch, "step", p.Step, "of", p.Steps, "loss", p.Loss, "samples/s", int(p.SamplesPerSec))
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	acc, _, _, err := train.Evaluate(ctx, g, s.test)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bench: base trained", "arch", b.Arch, "data", ds, "test accuracy", 100*acc, "took", time.Since(start).Round(time.Second))
+	return g, onnx.WriteFile(path, g)
+}

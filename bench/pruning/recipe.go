@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/onnx"
+	"github.com/fleetprune/fleetprune/pruning/prune"
+	"github.com/fleetprune/fleetprune/pruning/train"
+)
+
+// row is one line of the result table.
+type row struct {
+	Data, Arch, Method            string
+	BaseAcc, Acc                  float64
+	NonZeroRatio, MACsRatio       float64
+	Lat1Base, Lat1, Lat1Sparse    time.Duration
+	Lat64Base, Lat64, Lat64Sparse time.Duration
+	Pass                          bool
+	Note                          string
+	Took                          time.Duration
+}
+
+func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base *graph.Graph, s *sets, threads int, cache string) (row, error) {
+	cfg := r.Cfg
+	cfg.TrainSet, cfg.ValSet, cfg.Log = s.train, s.val, log
+	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, Seed: 2, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
+		Progress: func(p train.Progress) {
+			if p.Step == p.Steps {
+				log.Info("bench: fine-tune", "arch", r.Arch, "epoch", p.Epoch, "of", p.Epochs, "loss", p.Loss, "samples/s", int(p.SamplesPerSec))
+			}
+		}}
+	start := time.Now()
+	res, err := prune.Prune(ctx, base, cfg)
+	if err != nil {
+		return row{}, err
+	}
+	took := time.Since(start)
+	if err := onnx.WriteFile(filepath.Join(cache, fmt.Sprintf("%s-%s-%s.onnx", r.Arch, ds, r.Name)), res.Graph); err != nil {
+		return row{}, err
+	}
+	mc := prune.MeasureConfig{Batches: []int{1, 64}, Sparse: r.Sparse, Threads: threads, MinTime: time.Second}
+	before, after, err := prune.MeasurePair(ctx, base, res.Graph, s.test, mc)
+	if err != nil {
+		return row{}, err
+	}
+	rw := row{Data: ds, Arch: r.Arch, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule),
+		BaseAcc: before.Accuracy, Acc: after.Accuracy,
+		NonZeroRatio: float64(before.NonZero) / float64(after.NonZero), MACsRatio: float64(before.MACs) / float64(after.MACs),
+		Lat1Base: before.Latency[1], Lat1: after.Latency[1], Lat1Sparse: after.SparseLatency[1],
+		Lat64Base: before.Latency[64], Lat64: after.Latency[64], Lat64Sparse: after.SparseLatency[64], Took: took}
+	drop := before.Accuracy - after.Accuracy
+	if r.Cfg.Method == prune.Structured {
+		speed := float64(rw.Lat1Base) / float64(rw.Lat1)
+		rw.Pass = drop <= r.MaxDrop && rw.MACsRatio >= r.MinRatio && speed >= 0.7*rw.MACsRatio
+		rw.Note = fmt.Sprintf("bar: MACs ≥ %.0fx, drop ≤ %.1f pp, b1 speedup ≥ 0.7×MACs ratio (%.2fx)", r.MinRatio, r.MaxDrop, 0.7*rw.MACsRatio)
+	} else {
+		rw.Pass = drop <= r.MaxDrop && rw.NonZeroRatio >= r.MinRatio
+		rw.Note = fmt.Sprintf("bar: nonzero ≥ %.0fx, drop ≤ %.1f pp", r.MinRatio, r.MaxDrop)
+	}
+	if err := prune.WriteComparison(os.Stderr, before, after); err != nil {
+		return row{}, err
+	}
+	return rw, nil
+}
+
+func printRows(rows []row) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "data\tarch\tmethod\tbase acc\tacc\tΔ pp\tnonzero ratio\tMACs ratio\tb1 base\tb1\tb1 sparse\tb64 base\tb64\tb64 sparse\tpass\tprune+finetune\tbar")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f%%\t%.2f%%\t%+.2f\t%.2fx\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n",
+			r.Data, r.Arch, r.Method, r.BaseAcc, r.Acc, r.Acc-r.BaseAcc, r.NonZeroRatio, r.MACsRatio,
+			ms(r.Lat1Base), ms(r.Lat1), ms(r.Lat1Sparse), ms(r.Lat64Base), ms(r.Lat64), ms(r.Lat64Sparse), r.Pass, r.Took.Round(time.Second), r.Note)
+	}
+	tw.Flush()
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
+}
