@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetprune/fleetprune/coordinator"
+	"github.com/fleetprune/fleetprune/coordinator/reconcile"
 	"github.com/fleetprune/fleetprune/coordinator/tuning"
 	"github.com/fleetprune/fleetprune/profiles"
 	fpv1 "github.com/fleetprune/fleetprune/proto/fleetprune/v1"
@@ -28,6 +29,7 @@ type Fleet interface {
 	LeaderFence() (profiles.Fence, bool)
 	Publish(ctx context.Context, class, variantID string, onnx []byte, meta coordinator.VariantMeta) (*fpv1.SignedManifest, error)
 	SendCommand(ctx context.Context, class, device string, cmd *fpv1.Command) (*fpv1.Command, error)
+	Devices(ctx context.Context) ([]coordinator.DeviceStatus, error)
 }
 
 // Artifacts reads model bytes from the model bucket by digest.
@@ -35,27 +37,22 @@ type Artifacts interface {
 	Get(ctx context.Context, digest string) ([]byte, error)
 }
 
-// Result tells the caller when to reconcile the class again: RequeueAfter zero means
-// only when something changes.
-type Result struct {
-	RequeueAfter time.Duration
-}
+// Result is the reconcile loop's requeue request.
+type Result = reconcile.Result
 
 // Reconciler tunes classes toward their SLO, one corrective step per Reconcile call.
 type Reconciler struct {
 	etcd      *clientv3.Client
 	store     *profiles.Store
-	presence  *profiles.Presence
 	fleet     Fleet
 	artifacts Artifacts
 	bench     *Workbench
 	cfg       Config
 }
 
-// New returns a reconciler. presence is the coordinator's presence tracker (its TTL
-// defines stale devices).
-func New(etcd *clientv3.Client, presence *profiles.Presence, fleet Fleet, artifacts Artifacts, bench *Workbench, cfg Config) *Reconciler {
-	return &Reconciler{etcd: etcd, store: profiles.NewStore(etcd), presence: presence, fleet: fleet,
+// New returns a reconciler.
+func New(etcd *clientv3.Client, fleet Fleet, artifacts Artifacts, bench *Workbench, cfg Config) *Reconciler {
+	return &Reconciler{etcd: etcd, store: profiles.NewStore(etcd), fleet: fleet,
 		artifacts: artifacts, bench: bench, cfg: cfg.withDefaults()}
 }
 
@@ -393,17 +390,13 @@ func (r *Reconciler) findReport(ctx context.Context, class, device string, want 
 
 // presentDevices lists the class's devices that are present, sorted by id.
 func (r *Reconciler) presentDevices(ctx context.Context, class string) ([]string, error) {
-	devs, err := r.store.Devices.List(ctx)
+	devs, err := r.fleet.Devices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tuner: devices: %w", err)
 	}
-	present, err := r.presence.PresentIDs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tuner: presence: %w", err)
-	}
 	var out []string
 	for _, d := range devs {
-		if d.Class == class && present[d.ID] {
+		if d.Class == class && d.Presence == coordinator.PresenceLive {
 			out = append(out, d.ID)
 		}
 	}
