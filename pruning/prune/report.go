@@ -31,17 +31,14 @@ type Measurement struct {
 type MeasureConfig struct {
 	// Batches are the batch sizes timed; none means no timing.
 	Batches []int
-	// Sparse also times with sparse kernels (see SparseOptions).
+	// Sparse also times the pruned model with graph.WithSparse: CSR kernels where the
+	// engine measures them faster.
 	Sparse bool
 	// MinTime is spent per timing at least; 0 means 300ms.
 	MinTime time.Duration
 	// Threads for the executor; 0 means GOMAXPROCS.
 	Threads int
 }
-
-// SparseOptions are the executor options that allow sparse kernels. It is empty until
-// the engine offers them; then sparse and dense timings are equal.
-var SparseOptions []graph.Option
 
 // Measure counts and evaluates g; latencies are left empty (see MeasurePair).
 func Measure(ctx context.Context, g *graph.Graph, test *data.Dataset) (*Measurement, error) {
@@ -76,9 +73,9 @@ func MeasurePair(ctx context.Context, before, after *graph.Graph, test *data.Dat
 	opts := []graph.Option{graph.WithThreads(cfg.Threads)}
 	for _, b := range cfg.Batches {
 		runs := []Timed{{G: before, Opts: opts}, {G: after, Opts: opts}}
-		sparse := cfg.Sparse && len(SparseOptions) > 0
+		sparse := cfg.Sparse
 		if sparse {
-			runs = append(runs, Timed{G: after, Opts: append(append([]graph.Option(nil), opts...), SparseOptions...)})
+			runs = append(runs, Timed{G: after, Opts: append(append([]graph.Option(nil), opts...), graph.WithSparse(true))})
 		}
 		lat, err := Latencies(ctx, runs, b, cfg.MinTime)
 		if err != nil {
