@@ -41,6 +41,17 @@ type WorkbenchConfig struct {
 	Seed               uint64
 	Threads            int
 	Log                *slog.Logger
+	// CPU, when set, is held during every build and analysis. Where agents
+	// benchmark on the same machine as the coordinator (the demo, `fleetprune up`
+	// with local agents), sharing it with them keeps fine-tuning from stealing cores
+	// from a benchmark and skewing the latencies that tuning acts on.
+	CPU Gate
+}
+
+// Gate admits a bounded number of CPU-heavy jobs at once.
+type Gate interface {
+	Acquire(ctx context.Context) error
+	Release()
 }
 
 // Defaults of WorkbenchConfig.
@@ -83,6 +94,23 @@ type Workbench struct {
 // NewWorkbench returns a workbench.
 func NewWorkbench(cfg WorkbenchConfig) *Workbench {
 	return &Workbench{cfg: cfg.withDefaults(), bases: map[string]*Base{}}
+}
+
+// hold takes the build lock and the CPU gate.
+func (w *Workbench) hold(ctx context.Context) (func(), error) {
+	w.build.Lock()
+	if w.cfg.CPU != nil {
+		if err := w.cfg.CPU.Acquire(ctx); err != nil {
+			w.build.Unlock()
+			return nil, err
+		}
+	}
+	return func() {
+		if w.cfg.CPU != nil {
+			w.cfg.CPU.Release()
+		}
+		w.build.Unlock()
+	}, nil
 }
 
 // Base is a loaded base model with its data splits and measurements.
@@ -160,8 +188,11 @@ func (w *Workbench) Load(ctx context.Context, m profiles.Model, onnxBytes []byte
 // Sensitivity measures the structured sensitivity curves of the base model on its
 // validation samples.
 func (w *Workbench) Sensitivity(ctx context.Context, b *Base) (*sensitivity.Curves, error) {
-	w.build.Lock()
-	defer w.build.Unlock()
+	release, err := w.hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	c, err := sensitivity.Analyze(ctx, b.Graph, b.Val, sensitivity.Config{
 		Structured: true, Criterion: prune.CriterionL1, Model: b.Model.Name,
 	})
@@ -238,8 +269,11 @@ func (w *Workbench) MinBudget(b *Base, curves *sensitivity.Curves, nodeTimes map
 // structurally, fine-tunes and evaluates it. It returns an error wrapping
 // ErrBudgetTooSmall when no valid model fits the budget.
 func (w *Workbench) Build(ctx context.Context, b *Base, curves *sensitivity.Curves, nodeTimes map[string]float64, budget float64, multiple int, probeSeed uint64) (*Variant, error) {
-	w.build.Lock()
-	defer w.build.Unlock()
+	release, err := w.hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	_, terms, err := costTerms(b, nodeTimes)
 	if err != nil {
 		return nil, err
