@@ -90,6 +90,15 @@ func TestCSV(t *testing.T) {
 	if d.X.Data[3] != 40 || d.Labels[2] != 1 {
 		t.Fatalf("row 2 = %v label %d, want 40 and label 1", d.X.Data[2:4], d.Labels[2])
 	}
+	// A folder with train.csv and test.csv picks the split's file.
+	for split, body := range map[string]string{"train": "1,2,0\n3,4,1\n", "test": "5,6,1\n"} {
+		if err := os.WriteFile(filepath.Join(dir, split+".csv"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := Load(dir, "test"); err != nil || d.Len() != 1 || d.X.Data[0] != 5 {
+		t.Fatalf("folder test split = %v, %v; want the one row of test.csv", d, err)
+	}
 	for _, tt := range []struct{ name, body, want string }{
 		{"ragged", "1,2,0\n1,0\n", "line 2"},
 		{"bad number", "1,2,0\n1,x,0\n", "line 2 field 2"},
