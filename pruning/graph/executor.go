@@ -44,6 +44,8 @@ type Executor struct {
 	grads   map[string]*tensor.Tensor
 	timings []NodeTiming
 	sparse  []sparseForm // per node: CSR weight chosen at Compile (WithSparse)
+	ws      workspace
+	rs      runState
 }
 
 type compiledNode struct {
@@ -260,7 +262,7 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 			p.shapes[v] = outs[j]
 			if t, ok := e.constants[v]; ok {
 				p.vals[v] = t
-			} else {
+			} else if e.cfg.training {
 				p.vals[v] = tensor.New(outs[j]...)
 			}
 		}
@@ -268,6 +270,9 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 			o.(sparseCapable).setSparse(f)
 		}
 		p.ops = append(p.ops, o)
+	}
+	if !e.cfg.training {
+		e.allocShared(p)
 	}
 	if e.cfg.training {
 		p.grads = make([]*tensor.Tensor, len(e.names))
@@ -395,7 +400,8 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 	if err := e.bind(p, inputs); err != nil {
 		return nil, err
 	}
-	r := &runState{training: training, threads: e.cfg.threads, rng: e.rng}
+	r := &e.rs
+	*r = runState{training: training, threads: e.cfg.threads, rng: e.rng, ws: &e.ws}
 	timing := e.cfg.timing && !training
 	for k := range e.nodes {
 		if k&15 == 15 {
@@ -487,7 +493,8 @@ func (e *Executor) Backward(ctx context.Context, gradOut map[string]*tensor.Tens
 			copy(p.grads[v].Data, g.Data)
 		}
 	}
-	r := &runState{training: true, threads: e.cfg.threads, rng: e.rng}
+	r := &e.rs
+	*r = runState{training: true, threads: e.cfg.threads, rng: e.rng, ws: &e.ws}
 	for k := len(e.nodes) - 1; k >= 0; k-- {
 		if !e.nodes[k].backOK {
 			continue

@@ -27,6 +27,7 @@ type runState struct {
 	training bool
 	threads  int
 	rng      *rand.Rand
+	ws       *workspace
 }
 
 // opCtx gives an op factory the compile-time facts it may need.

@@ -25,7 +25,7 @@ type convOp struct {
 	direct    bool
 	sparse    sparseForm // per group
 
-	// per-chunk scratch
+	// per-chunk views of the executor's workspace
 	cols, dcols [][]float32
 	dws, dbs    [][]float32
 }
@@ -78,18 +78,6 @@ func (o *convOp) chunk(i, nc int) (lo, hi int) { return i * o.n / nc, (i + 1) * 
 
 func (o *convOp) numChunks() int { return min(o.n, maxChunks) }
 
-func grow(bufs [][]float32, n, size int) [][]float32 {
-	for len(bufs) < n {
-		bufs = append(bufs, nil)
-	}
-	for i := range bufs[:n] {
-		if len(bufs[i]) < size {
-			bufs[i] = make([]float32, size)
-		}
-	}
-	return bufs
-}
-
 func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	x, wt, y := in[0].Data, in[1].Data, out[0].Data
 	var bias []float32
@@ -100,7 +88,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	ohw := o.oh * o.ow
 	sparse := o.sparse != nil && !r.training
 	if !o.direct {
-		o.cols = grow(o.cols, nc, o.k*ohw)
+		o.cols = r.ws.take(o.cols[:0], slotCols, nc, o.k*ohw)
 	}
 	parallelFor(r.threads, nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
@@ -153,16 +141,16 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	ohw := o.oh * o.ow
 	wsize := o.m * o.k
 	if gw != nil {
-		o.dws = grow(o.dws, nc, wsize)
+		o.dws = r.ws.take(o.dws[:0], slotDW, nc, wsize)
 		if !o.direct {
-			o.cols = grow(o.cols, nc, o.k*ohw)
+			o.cols = r.ws.take(o.cols[:0], slotCols, nc, o.k*ohw)
 		}
 	}
 	if gb != nil {
-		o.dbs = grow(o.dbs, nc, o.m)
+		o.dbs = r.ws.take(o.dbs[:0], slotDB, nc, o.m)
 	}
 	if gx != nil && !o.direct {
-		o.dcols = grow(o.dcols, nc, o.k*ohw)
+		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, o.k*ohw)
 	}
 	parallelFor(r.threads, nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)

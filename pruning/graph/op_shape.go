@@ -41,7 +41,13 @@ func (o copyOp) infer(in [][]int) ([][]int, error) {
 	}
 	return [][]int{s}, nil
 }
-func (copyOp) forward(_ *runState, in, out []*tensor.Tensor) { copy(out[0].Data, in[0].Data) }
+func (copyOp) forward(_ *runState, in, out []*tensor.Tensor) {
+	x, y := in[0].Data, out[0].Data
+	if len(y) > 0 && &y[0] == &x[0] {
+		return // the memory plan aliased the output to the input
+	}
+	copy(y, x)
+}
 func (copyOp) backward(_ *runState, _, _, gOut, gIn []*tensor.Tensor) {
 	if gIn[0] != nil {
 		accumulate(gIn[0].Data, gOut[0].Data)

@@ -57,7 +57,7 @@ func (e *Executor) chooseSparse(shapes [][]int) error {
 	if err != nil {
 		return err
 	}
-	rs := &runState{threads: e.cfg.threads, rng: e.rng}
+	rs := &runState{threads: e.cfg.threads, rng: e.rng, ws: &e.ws}
 	for k, cn := range e.nodes {
 		so, ok := p.ops[k].(sparseCapable)
 		if !ok || len(cn.in) < 2 || cn.in[1] < 0 || !e.isParam[cn.in[1]] {

@@ -170,3 +170,39 @@ func TestResNetGradientMatchesFiniteDifference(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedBuffersMatchPrivate compares an inference executor, whose memory plan
+// reuses dead activation buffers, with a training executor, which keeps every
+// activation, on the same inputs.
+func TestSharedBuffersMatchPrivate(t *testing.T) {
+	for _, arch := range Archs() {
+		t.Run(arch, func(t *testing.T) {
+			g, _ := Build(arch, 11)
+			shared, err := graph.Compile(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			private, err := graph.Compile(g, graph.WithTraining(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range []int{1, 5} {
+				in := map[string]*tensor.Tensor{InputName: randInput(6, b)}
+				want, err := private.Run(context.Background(), in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Twice, so that stale data left in reused buffers would show.
+				for i := 0; i < 2; i++ {
+					got, err := shared.Run(context.Background(), in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !equal(got[OutputName].Data, want[OutputName].Data) {
+						t.Fatalf("batch %d run %d: shared-buffer logits %v, want %v", b, i, got[OutputName].Data[:4], want[OutputName].Data[:4])
+					}
+				}
+			}
+		})
+	}
+}
