@@ -1,0 +1,147 @@
+package rollout
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fleetprune/fleetprune/profiles"
+)
+
+// Observations is the observed state a step of the machine reads; the coordinator
+// gathers it afresh for every call to Next.
+type Observations struct {
+	// SLO is the class's SLO as it stands now.
+	SLO profiles.SLO
+	// Devices are the class's devices eligible for the variant now (registered in
+	// the class and present).
+	Devices []string
+	// Reports are the reports of this rollout's variant received so far; Next judges
+	// those of the current stage's devices received since the stage started.
+	Reports []Report
+}
+
+// Report is the gist of one benchmark report from a device running the variant.
+type Report struct {
+	DeviceID string `json:"deviceId"`
+	Variant  string `json:"variant"`
+	// Received is when the coordinator received the report (its clock, not the
+	// device's).
+	Received time.Time `json:"received"`
+	// OK is false when the device could not install or run the variant.
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// P95 is the measured 95th-percentile latency.
+	P95 time.Duration `json:"p95"`
+	// ParityOK is true when the output checksum on the probe batch matched.
+	ParityOK        bool              `json:"parityOk"`
+	InferenceErrors int               `json:"inferenceErrors"`
+	PeakMemory      profiles.ByteSize `json:"peakMemory"`
+}
+
+// Violation says how the report breaks slo, or "" when it is within it.
+func (rep Report) Violation(slo profiles.SLO) string {
+	var v []string
+	if !rep.OK {
+		msg := "install or run failed"
+		if rep.Error != "" {
+			msg += ": " + rep.Error
+		}
+		v = append(v, msg)
+	}
+	if slo.P95Latency > 0 && rep.P95 > slo.P95Latency.D() {
+		v = append(v, fmt.Sprintf("p95 %s > slo %s", rep.P95, slo.P95Latency))
+	}
+	if rep.OK && !rep.ParityOK {
+		v = append(v, "output parity failed on the probe batch")
+	}
+	if rep.InferenceErrors > 0 {
+		v = append(v, fmt.Sprintf("%d inference errors", rep.InferenceErrors))
+	}
+	if slo.MaxPeakMemory > 0 && rep.PeakMemory > slo.MaxPeakMemory {
+		v = append(v, fmt.Sprintf("peak memory %s > slo %s", rep.PeakMemory, slo.MaxPeakMemory))
+	}
+	return strings.Join(v, ", ")
+}
+
+// gateVerdict is what evaluateGate decides.
+type gateVerdict int
+
+const (
+	gateWait gateVerdict = iota
+	gatePass
+	gateFail
+)
+
+// evaluateGate judges the current stage of r (which is baking) at now.
+func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, GateResult, string) {
+	stage := r.Stage
+	res := GateResult{Stage: stage, At: now}
+	newCohort := r.Cohorts[stage]
+	installed := map[string]bool{}
+	for _, id := range r.Installed() {
+		installed[id] = true
+	}
+	inNew := map[string]bool{}
+	for _, id := range newCohort {
+		inNew[id] = true
+	}
+	reported := map[string]bool{}
+	failing := map[string]string{}
+	for _, rep := range obs.Reports {
+		if rep.Variant != r.Variant || !installed[rep.DeviceID] || rep.Received.Before(r.StageStartedAt) {
+			continue
+		}
+		res.Reports++
+		if inNew[rep.DeviceID] {
+			reported[rep.DeviceID] = true
+		}
+		if rep.P95 > res.WorstP95.D() {
+			res.WorstP95 = profiles.Duration(rep.P95)
+		}
+		if v := rep.Violation(obs.SLO); v != "" {
+			if _, dup := failing[rep.DeviceID]; !dup {
+				failing[rep.DeviceID] = v
+			}
+		}
+	}
+	res.Devices = len(reported)
+	scope := fmt.Sprintf("%s: stage %d gate", r.scope(), stage)
+	if len(failing) > 0 {
+		ids := make([]string, 0, len(failing))
+		for id := range failing {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		res.Failing = ids
+		parts := make([]string, 0, len(ids))
+		for _, id := range ids {
+			parts = append(parts, fmt.Sprintf("device %s: %s", id, failing[id]))
+		}
+		res.Reason = fmt.Sprintf("%s: %s", scope, strings.Join(parts, "; "))
+		return gateFail, res, res.Reason
+	}
+	baked := now.Sub(r.StageStartedAt)
+	bake := r.Plan.BakeTime.D()
+	enough := res.Devices == len(newCohort) && res.Reports >= r.Plan.MinReports
+	if baked >= bake && enough {
+		res.Passed = true
+		res.Reason = fmt.Sprintf("%s: passed: %d reports within SLO, every one of %d new devices reported (%d run the variant), baked %s",
+			scope, res.Reports, len(newCohort), len(installed), baked.Round(time.Millisecond))
+		return gatePass, res, res.Reason
+	}
+	timeout := r.Plan.ReportTimeout.D()
+	if timeout <= 0 {
+		timeout = DefaultReportTimeout
+	}
+	if !enough && baked >= bake+timeout {
+		res.Reason = fmt.Sprintf("%s: %d of %d devices and %d of %d reports after %s; the rest did not report",
+			scope, res.Devices, len(newCohort), res.Reports, r.Plan.MinReports, baked.Round(time.Second))
+		return gateFail, res, res.Reason
+	}
+	wait := fmt.Sprintf("stage %d (%v%%): %d of %d new devices reported, %d of %d reports, baked %s of %s",
+		stage, r.StagePercent(), res.Devices, len(newCohort), res.Reports, r.Plan.MinReports,
+		min(baked, bake).Round(time.Second), bake)
+	return gateWait, res, wait
+}
