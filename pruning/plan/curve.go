@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"math"
-	"sort"
 )
 
 // Curve is the sensitivity of one layer (a coupled group, for structured pruning):
@@ -47,17 +46,15 @@ func (c Curve) DropAt(r float64) float64 {
 	if r <= 0 || len(c.Ratios) == 0 {
 		return 0
 	}
-	xs := append([]float64{0}, c.Ratios...)
-	ys := []float64{0}
-	for _, d := range c.Drops {
-		ys = append(ys, math.Max(ys[len(ys)-1], d))
+	x0, y0 := 0.0, 0.0
+	for i, x1 := range c.Ratios {
+		y1 := math.Max(y0, c.Drops[i])
+		if r <= x1 || i == len(c.Ratios)-1 {
+			return y0 + (y1-y0)*(r-x0)/(x1-x0)
+		}
+		x0, y0 = x1, y1
 	}
-	i := sort.SearchFloat64s(xs, r)
-	if i >= len(xs) {
-		i = len(xs) - 1
-	}
-	x0, x1, y0, y1 := xs[i-1], xs[i], ys[i-1], ys[i]
-	return y0 + (y1-y0)*(r-x0)/(x1-x0)
+	return y0
 }
 
 // Tolerated is the largest measured prune ratio whose drop stays within tol, or 0.

@@ -82,6 +82,25 @@ func Solve(p Problem) (*Plan, error) {
 	if floor := Cost(p.Costs, smallest); floor > p.Budget*(1+1e-12) {
 		return nil, fmt.Errorf("plan: budget %.6g, smallest valid model costs %.6g (every layer at its minimum channels, multiple %d): %w", p.Budget, floor, mult, ErrBudgetTooSmall)
 	}
+	// Only the terms that read a layer change when it shrinks.
+	touches := map[string][]int{}
+	for i, t := range p.Costs {
+		seen := map[string]bool{}
+		for _, s := range append(append([]Share(nil), t.In...), t.Out...) {
+			if _, ok := curves[s.Layer]; ok && !seen[s.Layer] {
+				seen[s.Layer] = true
+				touches[s.Layer] = append(touches[s.Layer], i)
+			}
+		}
+	}
+	partial := func(l string) float64 {
+		var c float64
+		for _, i := range touches[l] {
+			t := p.Costs[i]
+			c += t.Base * fraction(t.In, keep) * fraction(t.Out, keep)
+		}
+		return c
+	}
 	cost := Cost(p.Costs, keep)
 	for cost > p.Budget*(1+1e-12) {
 		best, bestScore, bestCost := "", math.Inf(1), 0.0
@@ -92,8 +111,9 @@ func Solve(p Problem) (*Plan, error) {
 			}
 			c := curves[l]
 			old := keep[l]
+			before := partial(l)
 			keep[l] = float64(next) / float64(c.Channels)
-			nc := Cost(p.Costs, keep)
+			nc := cost - before + partial(l)
 			keep[l] = old
 			saved := cost - nc
 			if saved <= 0 {
@@ -111,6 +131,7 @@ func Solve(p Problem) (*Plan, error) {
 		keep[best] = float64(ch[best]) / float64(curves[best].Channels)
 		cost = bestCost
 	}
+	cost = Cost(p.Costs, keep) // no drift from the running sums
 	out := &Plan{Keep: keep, Channels: ch, Cost: cost}
 	for l, c := range curves {
 		out.PredictedDrop += c.DropAt(1 - keep[l])
