@@ -52,6 +52,10 @@ type recipe struct {
 	// SparseSpeed, when set, is the bar for the batch-1 speedup of the sparse kernels
 	// over the dense form of the same pruned model; accuracy is not its point.
 	SparseSpeed float64
+	// Sensitivity plans structured keep ratios from sensitivity curves measured on
+	// SensSamples validation samples first.
+	Sensitivity bool
+	SensSamples int
 }
 
 func recipes() []recipe {
@@ -65,10 +69,10 @@ func recipes() []recipe {
 		{Name: "unstructured", Arch: "lenet-5", Epochs: 3, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.95}}},
-		{Name: "structured", Arch: "lenet-300-100", Epochs: 6, LR: 0.01, MaxDrop: 0.5, MinRatio: 4,
+		{Name: "structured", Arch: "lenet-300-100", Epochs: 6, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 2000,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionL2,
 				Multiple: 8, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
-		{Name: "structured", Arch: "resnet-8", Epochs: 3, LR: 0.01, MaxDrop: 0.5, MinRatio: 4,
+		{Name: "structured", Arch: "resnet-8", Epochs: 3, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 500,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
 				Multiple: 4, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fleetprune/fleetprune/pruning/graph"
 	"github.com/fleetprune/fleetprune/pruning/onnx"
 	"github.com/fleetprune/fleetprune/pruning/prune"
+	"github.com/fleetprune/fleetprune/pruning/sensitivity"
 	"github.com/fleetprune/fleetprune/pruning/train"
 )
 
@@ -37,11 +38,33 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 			}
 		}}
 	start := time.Now()
+	if r.Sensitivity {
+		n := min(r.SensSamples, s.val.Len())
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		curves, err := sensitivity.Analyze(ctx, base, s.val.Subset(s.val.Name, idx), sensitivity.Config{
+			Structured: true, Criterion: r.Cfg.Criterion, Ratios: []float64{0.2, 0.4, 0.6, 0.8, 0.9}, Model: r.Arch})
+		if err != nil {
+			return row{}, err
+		}
+		if err := curves.WriteTable(os.Stderr); err != nil {
+			return row{}, err
+		}
+		if err := curves.WriteFile(filepath.Join(cache, fmt.Sprintf("%s-%s-sens.json", r.Arch, ds))); err != nil {
+			return row{}, err
+		}
+		cfg.Curves = curves.PlanCurves()
+	}
 	res, err := prune.Prune(ctx, base, cfg)
 	if err != nil {
 		return row{}, err
 	}
 	took := time.Since(start)
+	if res.Kept != nil {
+		log.Info("bench: structured", "arch", r.Arch, "kept", res.Kept)
+	}
 	if err := onnx.WriteFile(filepath.Join(cache, fmt.Sprintf("%s-%s-%s.onnx", r.Arch, ds, r.Name)), res.Graph); err != nil {
 		return row{}, err
 	}
