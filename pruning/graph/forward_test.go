@@ -86,6 +86,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 		{name: "dilated asymmetric", x: []int{1, 2, 9, 8}, w: []int{3, 2, 3, 2}, bias: true, sh: 1, sw: 2, dh: 2, dw: 1, pt: 0, pl: 2, pb: 1, pr: 0, group: 1},
 		{name: "grouped", x: []int{2, 6, 6, 6}, w: []int{4, 3, 3, 3}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
 		{name: "depthwise", x: []int{10, 4, 5, 5}, w: []int{8, 1, 3, 3}, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 4},
+		{name: "batch 1 large (parallel unrolling)", x: []int{1, 8, 30, 30}, w: []int{4, 8, 3, 3}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
 		{name: "pointwise", x: []int{2, 5, 4, 4}, w: []int{3, 5, 1, 1}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
 	}
 	for _, tt := range tests {

@@ -98,7 +98,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 				col := xs
 				if !o.direct {
 					col = o.cols[ci]
-					im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
+					if nc < r.threads {
+						// Few samples: spread the unrolling over the idle threads.
+						o.im2colParallel(r.threads, xs, col)
+					} else {
+						im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
+					}
 				}
 				ys := y[(s*o.m+g*o.mg)*ohw:]
 				if sparse {
@@ -117,6 +122,24 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 				}
 			}
 		}
+	})
+}
+
+// minParallelUnroll is the patch-matrix size (floats) from which im2col of one sample
+// is split across threads: below it a goroutine costs more than it saves.
+const minParallelUnroll = 32 << 10
+
+// im2colParallel unrolls one sample's group, splitting its channels across threads.
+func (o *convOp) im2colParallel(threads int, x, col []float32) {
+	if o.k*o.oh*o.ow < minParallelUnroll || o.cg < 2 {
+		im2col(x, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
+		return
+	}
+	parts := min(threads, o.cg)
+	rows := o.w.kh * o.w.kw * o.oh * o.ow
+	parallelFor(parts, parts, func(i int) {
+		lo, hi := i*o.cg/parts, (i+1)*o.cg/parts
+		im2col(x[lo*o.h*o.wd:], hi-lo, o.h, o.wd, &o.w, o.oh, o.ow, col[lo*rows:])
 	})
 }
 
