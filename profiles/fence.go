@@ -61,3 +61,10 @@ func (f Fence) Commit(ctx context.Context, kv clientv3.KV, conds []clientv3.Cmp,
 	}
 	return resp, ErrConflict
 }
+
+// Check reports whether the fence still holds: nil, or ErrNotLeader. Use it before a
+// side effect outside etcd (publishing a command) that no write guards.
+func (f Fence) Check(ctx context.Context, kv clientv3.KV) error {
+	_, err := f.Commit(ctx, kv, nil)
+	return err
+}

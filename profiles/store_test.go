@@ -189,6 +189,12 @@ func TestDeposedLeaderWriteIsRejected(t *testing.T) {
 	if err := st.Models.PutIfRev(ctx, fenceA, f.Models[0], 0); !errors.Is(err, profiles.ErrNotLeader) {
 		t.Errorf("deposed PutIfRev: error = %v, want ErrNotLeader", err)
 	}
+	if err := fenceA.Check(ctx, cli); !errors.Is(err, profiles.ErrNotLeader) {
+		t.Errorf("deposed Check: error = %v, want ErrNotLeader", err)
+	}
+	if err := fenceB.Check(ctx, cli); err != nil {
+		t.Errorf("leader Check: %v", err)
+	}
 	if n := countKeys(t, cli); n != 1 {
 		t.Fatalf("keys after deposed writes = %d, want 1 (the model A wrote while leading)", n)
 	}
@@ -201,8 +207,6 @@ func TestDeposedLeaderWriteIsRejected(t *testing.T) {
 		t.Fatalf("class after new leader's write: %v", err)
 	}
 
-	// Even a fence copied from B is refused once B resigns and A campaigns again:
-	// the key's create revision changed.
 	if err := st.Models.Put(ctx, profiles.Fence{}, f.Models[0]); !errors.Is(err, profiles.ErrNotLeader) {
 		t.Errorf("empty fence: error = %v, want ErrNotLeader", err)
 	}
