@@ -30,12 +30,15 @@ type baseRecipe struct {
 	Epochs int
 	LR     float32
 	WD     float32
+	// Samples limits the training samples (0: all): the conv nets train at tens of
+	// samples per second on the shared 2-core machine.
+	Samples int
 }
 
 var bases = map[string]baseRecipe{
 	"lenet-300-100": {Arch: "lenet-300-100", Epochs: 10, LR: 0.05, WD: 1e-4},
-	"lenet-5":       {Arch: "lenet-5", Epochs: 3, LR: 0.02, WD: 1e-4},
-	"resnet-8":      {Arch: "resnet-8", Epochs: 3, LR: 0.05, WD: 1e-4},
+	"lenet-5":       {Arch: "lenet-5", Epochs: 2, LR: 0.02, WD: 1e-4},
+	"resnet-8":      {Arch: "resnet-8", Epochs: 2, LR: 0.05, WD: 1e-4, Samples: 12000},
 }
 
 // recipe is one pruning run with the bar it must clear.
@@ -52,6 +55,8 @@ type recipe struct {
 	// SparseSpeed, when set, is the bar for the batch-1 speedup of the sparse kernels
 	// over the dense form of the same pruned model; accuracy is not its point.
 	SparseSpeed float64
+	// Samples limits the fine-tuning samples (0: all).
+	Samples int
 	// Sensitivity plans structured keep ratios from sensitivity curves measured on
 	// SensSamples validation samples first.
 	Sensitivity bool
@@ -66,13 +71,13 @@ func recipes() []recipe {
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
-		{Name: "unstructured", Arch: "lenet-5", Epochs: 3, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+		{Name: "unstructured", Arch: "lenet-5", Epochs: 2, Samples: 20000, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.95}}},
 		{Name: "structured", Arch: "lenet-300-100", Epochs: 6, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 2000,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionL2,
 				Multiple: 8, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
-		{Name: "structured", Arch: "resnet-8", Epochs: 3, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 500,
+		{Name: "structured", Arch: "resnet-8", Epochs: 2, Samples: 12000, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 500,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
 				Multiple: 4, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
 	}
@@ -150,7 +155,7 @@ func loadSets(name string) (*sets, error) {
 
 // baseModel loads the cached base model or trains and caches it.
 func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRecipe, s *sets, threads int) (*graph.Graph, error) {
-	path := filepath.Join(cache, fmt.Sprintf("%s-%s-e%d.onnx", b.Arch, ds, b.Epochs))
+	path := filepath.Join(cache, fmt.Sprintf("%s-%s-e%d-n%d.onnx", b.Arch, ds, b.Epochs, b.Samples))
 	if g, err := onnx.ReadFile(path); err == nil {
 		return g, nil
 	}
@@ -160,7 +165,7 @@ func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRe
 	}
 	log.Info("bench: training base", "arch", b.Arch, "data", ds, "epochs", b.Epochs)
 	start := time.Now()
-	_, err = train.Fit(ctx, g, s.train, s.val, train.Config{Epochs: b.Epochs, LR: b.LR, WeightDecay: b.WD,
+	_, err = train.Fit(ctx, g, head(s.train, b.Samples), s.val, train.Config{Epochs: b.Epochs, LR: b.LR, WeightDecay: b.WD,
 		Schedule: train.Cosine, Seed: 1, Threads: threads,
 		Progress: func(p train.Progress) {
 			if p.Step%200 == 0 || p.Step == p.Steps {
@@ -176,4 +181,17 @@ func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRe
 	}
 	log.Info("bench: base trained", "arch", b.Arch, "data", ds, "test accuracy", 100*acc, "took", time.Since(start).Round(time.Second))
 	return g, onnx.WriteFile(path, g)
+}
+
+// head returns the first n samples of d (d itself when n is 0 or covers it); the
+// training split is already shuffled.
+func head(d *data.Dataset, n int) *data.Dataset {
+	if n <= 0 || n >= d.Len() {
+		return d
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return d.Subset(d.Name, idx)
 }
