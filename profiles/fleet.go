@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -73,8 +74,20 @@ func ParseFleet(b []byte) (*Fleet, error) {
 	d := newStrictDecoder()
 	d.decode(node, reflect.ValueOf(&f).Elem(), "")
 	f.validate(&d.errs, d.lines, false)
-	if err := d.errs.err(); err != nil {
-		return nil, err
+	if len(d.errs.list) > 0 {
+		// Read top to bottom: by line, problems without a line last.
+		slices.SortStableFunc(d.errs.list, func(a, b *FieldError) int {
+			switch {
+			case a.Line == b.Line:
+				return 0
+			case a.Line == 0:
+				return 1
+			case b.Line == 0:
+				return -1
+			}
+			return a.Line - b.Line
+		})
+		return nil, d.errs.list
 	}
 	return &f, nil
 }

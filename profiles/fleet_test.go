@@ -92,7 +92,7 @@ func TestParseFleetRejects(t *testing.T) {
 	tests := []struct {
 		name string
 		doc  string
-		want []string // field paths, in order; "" is the whole document
+		want []string // field paths in line order; "" is the whole document
 	}{
 		{"malformed yaml", "classes: [\n  - name: a\n", []string{""}},
 		{"tab indentation", "classes:\n\t- name: a\n", []string{""}},
@@ -122,7 +122,7 @@ func TestParseFleetRejects(t *testing.T) {
 		{"selector syntax error", "models:" + validModel + "classes:\n  - name: a\n    selector: 'cores>=four'\n    baseModel: lenet5\n    slo: {p95Latency: 3ms, maxAccuracyDrop: 1}\n",
 			[]string{"classes[0].selector"}},
 		{"bad names", "models:\n  - name: LeNet\n    digest: 5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef\n    dataset: mnist\nclasses:\n  - name: a.b\n    baseModel: lenet5\n    slo: {p95Latency: 3ms, maxAccuracyDrop: 1}\n",
-			[]string{"classes[0].name", "models[0].name"}},
+			[]string{"models[0].name", "classes[0].name"}},
 		{"duplicate class", "models:" + validModel + "classes:" + validClass + validClass, []string{"classes[1].name"}},
 		{"duplicate field", "models:" + validModel + "classes:\n  - name: a\n    name: b\n    baseModel: lenet5\n    slo: {p95Latency: 3ms, maxAccuracyDrop: 1}\n",
 			[]string{"classes[0].name"}},
@@ -133,11 +133,11 @@ func TestParseFleetRejects(t *testing.T) {
 		{"class list is a map", "models:" + validModel + "classes: {a: 1}\n", []string{"classes"}},
 		{"bad digest", "models:\n  - name: m\n    digest: abc\n    dataset: mnist\n", []string{"models[0].digest"}},
 		{"no digest nor source", "models:\n  - name: m\n    dataset: mnist\n", []string{"models[0].digest"}},
-		{"model accuracy", "models:\n  - name: m\n    source: m.onnx\n    dataset: mnist\n    accuracy: 101\n    inputShape: [1, 0]\n", []string{"models[0].inputShape[1]", "models[0].accuracy"}},
+		{"model accuracy", "models:\n  - name: m\n    source: m.onnx\n    dataset: mnist\n    accuracy: 101\n    inputShape: [1, 0]\n", []string{"models[0].accuracy", "models[0].inputShape[1]"}},
 		{"wrong kind and version", "apiVersion: v2\nkind: Pod\nmodels:" + validModel, []string{"apiVersion", "kind"}},
 		{"anchors", "models:\n  - &m\n    name: m\n    source: x\n    dataset: mnist\n  - *m\n", []string{"models[0]", "models[1]"}},
 		{"every error at once", "models:" + validModel + "classes:\n  - name: Bad\n    selector: 'cores>='\n    baseModel: lenet5\n    slo: {p95Latency: -1ms, maxAccuracyDrop: 101}\n    bogus: 1\n",
-			[]string{"classes[0].selector", "classes[0].bogus", "classes[0].name", "classes[0].slo.p95Latency", "classes[0].slo.maxAccuracyDrop"}},
+			[]string{"classes[0].name", "classes[0].selector", "classes[0].slo.p95Latency", "classes[0].slo.maxAccuracyDrop", "classes[0].bogus"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
