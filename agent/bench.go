@@ -75,8 +75,15 @@ type benchResult struct {
 	InferenceErrors int         `json:"inference_errors"`
 	Threads         int         `json:"threads"`
 	// Isolation says how the CPU limit was applied: "cgroup-v1", "cgroup-v2",
-	// "threads".
+	// "process" (a worker without a cgroup) or "threads" (in the agent's process).
 	Isolation string `json:"isolation"`
+	// WorkerCPU and WorkerWall are the CPU time (user + system) and wall time of
+	// the worker process, when the benchmark ran in one.
+	WorkerCPU time.Duration `json:"worker_cpu_ns,omitempty"`
+	// WorkerCgroup is the cgroup the worker process ran in, as /proc/self/cgroup
+	// names it (the cpu controller's under v1).
+	WorkerCgroup string        `json:"worker_cgroup,omitempty"`
+	WorkerWall   time.Duration `json:"worker_wall_ns,omitempty"`
 }
 
 // runBenchmark loads the model and measures it: warm-up runs, timed runs at the batch

@@ -9,8 +9,15 @@ import (
 	"strings"
 )
 
-// cfsPeriod is the CFS period, in microseconds, of the groups the agent creates.
-const cfsPeriod = 100000
+// CFS periods, in microseconds, of the groups the agent creates. A short period
+// spreads the throttling finely, so that a quota acts like a slower CPU on
+// millisecond inferences instead of a CPU that stalls for tens of milliseconds; the
+// long one serves quotas too small for a 1 ms slice of the short one.
+const (
+	cfsPeriodShort = 10000
+	cfsPeriodLong  = 100000
+	cfsMinQuota    = 1000
+)
 
 // ErrNoCgroupCPU means no writable cgroup CPU controller is available: the agent is
 // not root, or the controller is not mounted or not delegated.
@@ -36,11 +43,15 @@ func newCPULimit(name string, quota float64) (*cpuLimit, error) {
 		return nil, fmt.Errorf("cgroup: quota %g cores, want > 0", quota)
 	}
 	cg := hostFS{root: "/"}.cgroups()
-	quotaUS := max(int64(quota*cfsPeriod+0.5), 1000)
+	period := int64(cfsPeriodShort)
+	if quota*cfsPeriodShort < cfsMinQuota {
+		period = cfsPeriodLong
+	}
+	quotaUS := max(int64(quota*float64(period)+0.5), cfsMinQuota)
 	var errs []error
 	if p, ok := cg.v1["cpu"]; ok {
 		dir := filepath.Join("/sys/fs/cgroup/cpu", p, "fleetprune-"+name)
-		err := setupV1(dir, quotaUS)
+		err := setupV1(dir, quotaUS, period)
 		if err == nil {
 			return &cpuLimit{Dir: dir, Version: 1, Quota: quota}, nil
 		}
@@ -53,7 +64,7 @@ func newCPULimit(name string, quota float64) (*cpuLimit, error) {
 				continue
 			}
 			dir := filepath.Join(mnt, cg.v2, "fleetprune-"+name)
-			err = setupV2(dir, quotaUS)
+			err = setupV2(dir, quotaUS, period)
 			if err == nil {
 				return &cpuLimit{Dir: dir, Version: 2, Quota: quota}, nil
 			}
@@ -66,17 +77,22 @@ func newCPULimit(name string, quota float64) (*cpuLimit, error) {
 	return nil, fmt.Errorf("%w: %w", ErrNoCgroupCPU, errors.Join(errs...))
 }
 
-func setupV1(dir string, quotaUS int64) error {
+func setupV1(dir string, quotaUS, period int64) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("cgroup v1: %w", err)
 	}
-	if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod)); err != nil {
+	// A reused group may hold another pair; the kernel checks each write against
+	// the other value, so lift the quota, set the period, then set the quota.
+	if err := writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), "-1"); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.FormatInt(period, 10)); err != nil {
 		return err
 	}
 	return writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.FormatInt(quotaUS, 10))
 }
 
-func setupV2(dir string, quotaUS int64) error {
+func setupV2(dir string, quotaUS, period int64) error {
 	// The parent must hand the cpu controller down; this fails where the parent
 	// holds processes itself (cgroup v2's no-internal-processes rule) unless the
 	// group was delegated for it.
@@ -84,7 +100,7 @@ func setupV2(dir string, quotaUS int64) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("cgroup v2: %w", err)
 	}
-	return writeFile(filepath.Join(dir, "cpu.max"), fmt.Sprintf("%d %d", quotaUS, cfsPeriod))
+	return writeFile(filepath.Join(dir, "cpu.max"), fmt.Sprintf("%d %d", quotaUS, period))
 }
 
 func writeFile(path, s string) error {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 )
 
 // BenchWorkerEnv is set to "1" in the environment of a benchmark worker process.
@@ -45,6 +46,11 @@ func ServeBenchWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 	res, err := runBenchmark(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("bench worker: %w", err)
+	}
+	cg := hostFS{root: "/"}.cgroups()
+	res.WorkerCgroup = cg.v1["cpu"]
+	if res.WorkerCgroup == "" {
+		res.WorkerCgroup = cg.v2
 	}
 	if err := json.NewEncoder(w).Encode(res); err != nil {
 		return fmt.Errorf("bench worker: write result: %w", err)
@@ -106,7 +112,10 @@ func (w workerRunner) run(ctx context.Context, spec benchSpec) (*benchResult, er
 	var stdout, stderr limitedBuffer
 	stdout.limit, stderr.limit = maxWorkerOutput, maxWorkerStderr
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	t0 := time.Now()
+	err = cmd.Run()
+	wall := time.Since(t0)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("bench worker: %w", ctx.Err())
 		}
@@ -123,6 +132,8 @@ func (w workerRunner) run(ctx context.Context, spec benchSpec) (*benchResult, er
 		// Linux reports ru_maxrss in KiB.
 		res.PeakRSS = max(res.PeakRSS, uint64(ru.Maxrss)*1024)
 	}
+	res.WorkerCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	res.WorkerWall = wall
 	res.Isolation = "process"
 	if w.limit != nil {
 		res.Isolation = w.limit.Isolation()
