@@ -155,6 +155,14 @@ func TestHybridRespectsBounds(t *testing.T) {
 	if math.Abs(res.Sparsity-0.9) > 1e-4 {
 		t.Errorf("total sparsity %v, want 0.9", res.Sparsity)
 	}
+	// fc1's floor (0.9, nearly free) alone exceeds a 0.3 target: floors scale down.
+	res, err = Prune(context.Background(), g, Config{Method: UnstructuredHybrid, Target: Target{Kind: TargetSparsity, Value: 0.3}, Curves: curves, Tolerance: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(res.Sparsity-0.3) > 1e-4 {
+		t.Errorf("total sparsity %v, want 0.3", res.Sparsity)
+	}
 }
 
 func TestBadTargets(t *testing.T) {

@@ -2,6 +2,7 @@ package prune
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 
@@ -95,12 +96,14 @@ type Bounds struct {
 // HybridMasks ranks all weights globally like GlobalMasks, but clamps each layer's
 // sparsity into its bounds (taken from sensitivity curves: layers that hurt most get a
 // low cap and keep more), then moves the global threshold until the total sparsity is
-// met. It fails when the caps cannot reach the target or the floors overshoot it.
+// met. Floors that together exceed the target are scaled down. It fails when the caps
+// cannot reach the target.
 func HybridMasks(g *graph.Graph, sparsity float64, bounds map[string]Bounds) (Masks, error) {
 	if err := checkSparsity(sparsity); err != nil {
 		return nil, err
 	}
 	layers := WeightLayers(g)
+	bounds = maps.Clone(bounds)
 	for name := range bounds {
 		if !hasWeight(layers, name) {
 			return nil, fmt.Errorf("prune: hybrid: bounds for unknown weight %q (weights: %v)", name, weightNames(g))
@@ -134,8 +137,14 @@ func HybridMasks(g *graph.Graph, sparsity float64, bounds map[string]Bounds) (Ma
 	if capSum < want-0.5 {
 		return nil, fmt.Errorf("prune: hybrid: the per-layer caps allow at most %.4f sparsity, below the target %.4f; raise the tolerance or lower the target", capSum/total, sparsity)
 	}
-	if floorSum > want+0.5 {
-		return nil, fmt.Errorf("prune: hybrid: the per-layer floors force %.4f sparsity, above the target %.4f", floorSum/total, sparsity)
+	if floorSum > want {
+		// Floors that overshoot a modest target are scaled down together: they mark
+		// where pruning is cheap, not a duty.
+		scale := want / floorSum
+		for k, b := range bounds {
+			b.Floor *= scale
+			bounds[k] = b
+		}
 	}
 	layerFrac := func(thr float64) map[string]float64 {
 		out := map[string]float64{}
