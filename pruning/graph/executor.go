@@ -68,7 +68,9 @@ type plan struct {
 
 // Compile validates g, checks that every operator is supported, infers shapes with a
 // dynamic batch dimension and returns an executor. Errors name the node at fault, for
-// example `graph: node "conv3" (LSTM): unsupported operator`.
+// example `graph: node "conv3" (LSTM): unsupported operator`. A graph holding
+// PyTorch's run-time shape computation for x.view(x.size(0), -1) is first rewritten in
+// place by FoldShapes.
 func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	cfg := defaultExecConfig()
 	for _, o := range opts {
@@ -79,6 +81,14 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
+	}
+	for _, n := range g.Nodes {
+		if foldOnlyOps[n.Op] {
+			if _, err := FoldShapes(g); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	if len(g.Inputs) == 0 {
 		return nil, fmt.Errorf("graph %q: no inputs", g.Name)
@@ -115,6 +125,9 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	}
 	for _, n := range g.Nodes {
 		f, ok := registry[n.Op]
+		if !ok && foldOnlyOps[n.Op] {
+			return nil, fmt.Errorf("graph: node %q (%s): supported only in a Reshape shape computation that folds to a constant (x.view(x.size(0), -1)); this one does not", n.Name, n.Op)
+		}
 		if !ok {
 			return nil, fmt.Errorf("graph: node %q (%s): unsupported operator", n.Name, n.Op)
 		}

@@ -45,11 +45,16 @@ var registry = map[string]opFactory{}
 
 func register(opType string, f opFactory) { registry[opType] = f }
 
-// SupportedOp reports whether the engine runs the ONNX operator type.
+// SupportedOp reports whether the engine runs the ONNX operator type. Shape, Gather,
+// Unsqueeze, Squeeze and Cast count as supported inside a Reshape shape computation
+// that Compile folds to a constant (see FoldShapes).
 func SupportedOp(opType string) bool {
 	_, ok := registry[opType]
-	return ok
+	return ok || foldOnlyOps[opType]
 }
+
+// foldOnlyOps run only by being folded away (FoldShapes).
+var foldOnlyOps = map[string]bool{"Shape": true, "Gather": true, "Unsqueeze": true, "Squeeze": true, "Cast": true}
 
 // errorf builds an op-level error; the executor prefixes the node.
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

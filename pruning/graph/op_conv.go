@@ -90,7 +90,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	if !o.direct {
 		o.cols = r.ws.take(o.cols[:0], slotCols, nc, o.k*ohw)
 	}
-	parallelFor(r.threads, nc, func(ci int) {
+	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
 		for s := lo; s < hi; s++ {
 			for g := 0; g < o.group; g++ {
@@ -123,6 +123,18 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 			}
 		}
 	})
+}
+
+// minParallelMACs is the convolution size (multiply-adds) from which the batch is
+// spread over threads: a goroutine costs about as much as 30K multiply-adds.
+const minParallelMACs = 128 << 10
+
+// fanOut is the number of threads worth using for this convolution.
+func (o *convOp) fanOut(r *runState) int {
+	if o.n*o.m*o.k*o.oh*o.ow < minParallelMACs {
+		return 1
+	}
+	return r.threads
 }
 
 // minParallelUnroll is the patch-matrix size (floats) from which im2col of one sample
@@ -175,7 +187,7 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	if gx != nil && !o.direct {
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, o.k*ohw)
 	}
-	parallelFor(r.threads, nc, func(ci int) {
+	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
 		if gw != nil {
 			clear(o.dws[ci][:wsize])
