@@ -165,3 +165,20 @@ func sortedLayers(m map[string]Curve) []string {
 	sort.Strings(out)
 	return out
 }
+
+// MinCost is the cost of the smallest model Solve may return for p: every layer with a
+// curve at its fewest channels (1−MaxRatio of them, rounded up to Multiple). Budgets
+// below it make Solve fail with ErrBudgetTooSmall.
+func MinCost(p Problem) float64 {
+	maxRatio := p.MaxRatio
+	if maxRatio <= 0 || maxRatio >= 1 {
+		maxRatio = DefaultMaxRatio
+	}
+	keep := map[string]float64{}
+	for _, c := range p.Curves {
+		if c.Channels > 0 {
+			keep[c.Layer] = float64(minChannels(c.Channels, max(p.Multiple, 1), maxRatio)) / float64(c.Channels)
+		}
+	}
+	return Cost(p.Costs, keep)
+}

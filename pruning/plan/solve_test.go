@@ -126,6 +126,22 @@ func TestSolve(t *testing.T) {
 
 var errAny = errors.New("any error")
 
+func TestMinCost(t *testing.T) {
+	p := Problem{Curves: []Curve{curve("a", 32, 1), curve("b", 32, 1)}, Costs: chain(1000, 1000), Multiple: 8}
+	// a and b keep 8 of 32 channels: 1000/4 + 1000/16 + 10/4.
+	if got, want := MinCost(p), 1000.0/4+1000.0/16+10.0/4; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("MinCost: got %v, want %v", got, want)
+	}
+	p.Budget = MinCost(p)
+	if _, err := Solve(p); err != nil {
+		t.Fatalf("Solve at MinCost: %v", err)
+	}
+	p.Budget *= 0.99
+	if _, err := Solve(p); !errors.Is(err, ErrBudgetTooSmall) {
+		t.Fatalf("Solve below MinCost: got %v, want ErrBudgetTooSmall", err)
+	}
+}
+
 func TestDropAt(t *testing.T) {
 	c := Curve{Layer: "x", Channels: 10, Ratios: []float64{0.2, 0.4, 0.6}, Drops: []float64{1, 0.5, 3}}
 	for _, tt := range []struct{ r, want float64 }{{0, 0}, {0.1, 0.5}, {0.2, 1}, {0.3, 1}, {0.5, 2}, {0.8, 5}} {
