@@ -138,6 +138,9 @@ func TestFromIDXChecks(t *testing.T) {
 	if _, err := FromIDX("count", img(3), lab(0, 1)); err == nil {
 		t.Fatal("3 images with 2 labels: no error")
 	}
+	if _, err := FromIDX("empty", img(0), lab()); err == nil {
+		t.Fatal("zero images: no error")
+	}
 	if _, err := FromIDX("rank", lab(1, 2), lab(0, 1)); err == nil {
 		t.Fatal("rank-1 images: no error")
 	}

@@ -25,6 +25,11 @@ func FromIDX(name string, images, labels *IDX) (*Dataset, error) {
 	if len(images.Dims) < 2 || len(images.Dims) > 4 {
 		return nil, fmt.Errorf("data: %s: images have rank %d, want 2, 3 or 4", name, len(images.Dims))
 	}
+	for i, d := range images.Dims {
+		if d == 0 {
+			return nil, fmt.Errorf("data: %s: images have shape %v: dimension %d is empty", name, images.Dims, i)
+		}
+	}
 	if images.Dims[0] != n {
 		return nil, fmt.Errorf("data: %s: %d images but %d labels", name, images.Dims[0], n)
 	}
