@@ -132,6 +132,17 @@ func TestNATSRestartKeepsJetStreamState(t *testing.T) {
 	}
 }
 
+func TestEmptyOptionsKeepDefaults(t *testing.T) {
+	srv := testutil.EtcdServer(t, embedded.WithEtcdClientURL(""), embedded.WithEtcdPeerURL(""), embedded.WithEtcdLogLevel(""))
+	if got := srv.Endpoints(); len(got) != 1 || !strings.HasPrefix(got[0], "http://127.0.0.1:") || strings.HasSuffix(got[0], ":0") {
+		t.Errorf("endpoints = %v, want 127.0.0.1 with a real port", got)
+	}
+	ns := testutil.NATSServer(t, embedded.WithNATSHost(""), embedded.WithNATSPort(0))
+	if u := ns.ClientURL(); !strings.HasPrefix(u, "nats://127.0.0.1:") || strings.HasSuffix(u, ":4222") {
+		t.Errorf("client url = %s, want 127.0.0.1 with a free port", u)
+	}
+}
+
 func TestNATSGivenPort(t *testing.T) {
 	port := freePort(t)
 	srv := testutil.NATSServer(t, embedded.WithNATSPort(port))

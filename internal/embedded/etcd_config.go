@@ -37,16 +37,35 @@ func defaultEtcdConfig() etcdConfig {
 type EtcdOption func(*etcdConfig)
 
 // WithEtcdClientURL sets the client URL to listen on, such as "http://127.0.0.1:2379".
-// The default listens on 127.0.0.1 with a free port chosen by the kernel.
-func WithEtcdClientURL(u string) EtcdOption { return func(c *etcdConfig) { c.clientURL = u } }
+// The default (also for "") listens on 127.0.0.1 with a free port chosen by the
+// kernel.
+func WithEtcdClientURL(u string) EtcdOption {
+	return func(c *etcdConfig) {
+		if u != "" {
+			c.clientURL = u
+		}
+	}
+}
 
-// WithEtcdPeerURL sets the peer URL to listen on; the default is 127.0.0.1 with a free
-// port.
-func WithEtcdPeerURL(u string) EtcdOption { return func(c *etcdConfig) { c.peerURL = u } }
+// WithEtcdPeerURL sets the peer URL to listen on; the default (also for "") is
+// 127.0.0.1 with a free port.
+func WithEtcdPeerURL(u string) EtcdOption {
+	return func(c *etcdConfig) {
+		if u != "" {
+			c.peerURL = u
+		}
+	}
+}
 
 // WithEtcdLogLevel sets the level of etcd's own logs on stderr: debug, info, warn,
 // error (the default) or fatal to silence them.
-func WithEtcdLogLevel(level string) EtcdOption { return func(c *etcdConfig) { c.logLevel = level } }
+func WithEtcdLogLevel(level string) EtcdOption {
+	return func(c *etcdConfig) {
+		if level != "" {
+			c.logLevel = level
+		}
+	}
+}
 
 // WithEtcdQuotaBytes sets the backend size quota in bytes.
 func WithEtcdQuotaBytes(n int64) EtcdOption { return func(c *etcdConfig) { c.quotaBytes = n } }

@@ -24,11 +24,26 @@ func defaultNATSConfig() natsConfig {
 // NATSOption configures StartNATS.
 type NATSOption func(*natsConfig)
 
-// WithNATSPort sets the client port; -1 (the default) picks a free one.
-func WithNATSPort(port int) NATSOption { return func(c *natsConfig) { c.port = port } }
+// WithNATSPort sets the client port; -1 (the default) picks a free one, and so does
+// 0 (unlike nats-server, where 0 means 4222: an unset config value should not
+// collide with a NATS server already on the machine).
+func WithNATSPort(port int) NATSOption {
+	return func(c *natsConfig) {
+		if port == 0 {
+			port = -1
+		}
+		c.port = port
+	}
+}
 
-// WithNATSHost sets the interface to listen on (default 127.0.0.1).
-func WithNATSHost(host string) NATSOption { return func(c *natsConfig) { c.host = host } }
+// WithNATSHost sets the interface to listen on (default, also for "", 127.0.0.1).
+func WithNATSHost(host string) NATSOption {
+	return func(c *natsConfig) {
+		if host != "" {
+			c.host = host
+		}
+	}
+}
 
 // WithNATSServerName sets the server name (default "fleetprune"). JetStream stores
 // its state per server name, so keep it stable across restarts of one directory.
