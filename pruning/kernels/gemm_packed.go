@@ -51,24 +51,43 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 		nc := min(ncBlock, n-jc)
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
-			packB(transB, b, ldb, pc, jc, kc, nc, nr, buf.b)
+			// Without transB, full nr-wide panels of B are read in place (row stride ldb):
+			// packing them cost as much as the multiply for the few-row GEMMs of
+			// convolutions. Only the ragged last panel is packed.
+			direct := !transB
+			if direct {
+				if w := nc % nr; w != 0 {
+					packB(false, b, ldb, pc, jc+nc-w, kc, w, nr, buf.b)
+				}
+			} else {
+				packB(true, b, ldb, pc, jc, kc, nc, nr, buf.b)
+			}
 			for ic := 0; ic < m; ic += mcBlock {
 				mc := min(mcBlock, m-ic)
 				packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, buf.a)
 				for jr := 0; jr < nc; jr += nr {
-					bp := buf.b[jr*kc : (jr+nr)*kc]
 					w := min(nr, nc-jr)
+					var bp []float32
+					ldbp := nr
+					switch {
+					case direct && w == nr:
+						bp, ldbp = b[pc*ldb+jc+jr:], ldb
+					case direct:
+						bp = buf.b[:nr*kc]
+					default:
+						bp = buf.b[jr*kc : (jr+nr)*kc]
+					}
 					for ir := 0; ir < mc; ir += mr {
 						ap := buf.a[ir*kc : (ir+mr)*kc]
 						h := min(mr, mc-ir)
 						off := (ic+ir)*ldc + jc + jr
 						if h == mr && w == nr {
-							kern.full(kc, ap, bp, c[off:], ldc)
+							kern.full(kc, ap, bp, ldbp, c[off:], ldc)
 							continue
 						}
 						tile := edge[:mr*nr]
 						clear(tile)
-						kern.full(kc, ap, bp, tile, nr)
+						kern.full(kc, ap, bp, ldbp, tile, nr)
 						for i := range h {
 							axpy(1, tile[i*nr:i*nr+w], c[off+i*ldc:off+i*ldc+w])
 						}
@@ -88,14 +107,19 @@ func packA(transA bool, a []float32, lda, i0, p0, mc, kc, mr int, alpha float32,
 		if h < mr {
 			clear(panel)
 		}
+		if transA {
+			// op(A) = Aᵀ: the mr values of one k step are contiguous in A's row p.
+			for p := range kc {
+				src := a[(p0+p)*lda+i0+ir : (p0+p)*lda+i0+ir+h]
+				dst := panel[p*mr : p*mr+h]
+				for i, v := range src {
+					dst[i] = alpha * v
+				}
+			}
+			continue
+		}
 		for i := range h {
 			row := i0 + ir + i
-			if transA {
-				for p := range kc {
-					panel[p*mr+i] = alpha * a[(p0+p)*lda+row]
-				}
-				continue
-			}
 			src := a[row*lda+p0 : row*lda+p0+kc]
 			for p, v := range src {
 				panel[p*mr+i] = alpha * v

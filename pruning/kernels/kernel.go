@@ -1,10 +1,12 @@
 package kernels
 
-// kernel is a GEMM micro-kernel: full(kc, ap, bp, c, ldc) adds the product of an
-// mr×kc packed panel of A and a kc×nr packed panel of B to the mr×nr tile of C at c.
+// kernel is a GEMM micro-kernel: full(kc, ap, bp, ldbp, c, ldc) adds the product of
+// an mr×kc packed panel of A and a kc×nr panel of B to the mr×nr tile of C at c. The
+// panel of B has nr contiguous values per k step, ldbp apart (nr when packed, ldb
+// when read in place).
 type kernel struct {
 	mr, nr int
-	full   func(kc int, ap, bp, c []float32, ldc int)
+	full   func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
 	name   string
 }
 
@@ -12,13 +14,13 @@ type kernel struct {
 // compiler keeps in registers.
 var genericKernel = kernel{mr: 4, nr: 4, full: kernel4x4, name: "go-4x4"}
 
-func kernel4x4(kc int, ap, bp, c []float32, ldc int) {
+func kernel4x4(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
 	ap = ap[:4*kc]
-	bp = bp[:4*kc]
-	for len(ap) >= 4 && len(bp) >= 4 {
-		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
-		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+	for p := 0; p < kc; p++ {
+		b := bp[p*ldbp : p*ldbp+4]
+		a0, a1, a2, a3 := ap[4*p], ap[4*p+1], ap[4*p+2], ap[4*p+3]
+		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
 		c00 += a0 * b0
 		c01 += a0 * b1
 		c02 += a0 * b2
@@ -35,7 +37,6 @@ func kernel4x4(kc int, ap, bp, c []float32, ldc int) {
 		c31 += a3 * b1
 		c32 += a3 * b2
 		c33 += a3 * b3
-		ap, bp = ap[4:], bp[4:]
 	}
 	r := c[:4]
 	r[0] += c00

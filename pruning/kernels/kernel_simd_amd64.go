@@ -22,13 +22,13 @@ var avx2Kernel = kernel{mr: 4, nr: 16, full: kernel4x16, name: "avx2-4x16"}
 
 // kernel4x16 walks the packed panels with unsafe pointers after checking their
 // lengths once: slice re-slicing in the loop cost ~25% in bounds checks.
-func kernel4x16(kc int, ap, bp, c []float32, ldc int) {
+func kernel4x16(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
 	if kc == 0 {
 		return
 	}
 	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
 	_ = ap[4*kc-1]
-	_ = bp[16*kc-1]
+	_ = bp[(kc-1)*ldbp+15]
 	pa := unsafe.Pointer(&ap[0])
 	pb := unsafe.Pointer(&bp[0])
 	for range kc {
@@ -47,7 +47,7 @@ func kernel4x16(kc int, ap, bp, c []float32, ldc int) {
 		c30 = a.MulAdd(b0, c30)
 		c31 = a.MulAdd(b1, c31)
 		pa = unsafe.Add(pa, 16)
-		pb = unsafe.Add(pb, 64)
+		pb = unsafe.Add(pb, 4*ldbp)
 	}
 	addRow16(c[0:16], c00, c01)
 	addRow16(c[ldc:ldc+16], c10, c11)

@@ -28,6 +28,12 @@ func MaxThreads() int {
 	return p
 }
 
+// activeCalls counts kernel calls in flight across goroutines. When the caller
+// already runs kernels in parallel (the executor's convolution splits the batch over
+// goroutines, each calling Gemm), fanning out again would only oversubscribe the
+// cores, so each call gets its share of MaxThreads.
+var activeCalls atomic.Int32
+
 // minParallelWork is the number of multiply-adds below which a kernel stays on the
 // calling goroutine: starting and joining a goroutine costs about a microsecond, which
 // is the time of ~30K multiply-adds on one core.
@@ -38,7 +44,9 @@ const minParallelWork = 64 << 10
 // included. work is the total multiply-adds of the call; below minParallelWork, or with
 // one thread, fn(0, n) runs inline.
 func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
-	threads := MaxThreads()
+	active := int(activeCalls.Add(1))
+	defer activeCalls.Add(-1)
+	threads := MaxThreads() / active
 	if grain < 1 {
 		grain = 1
 	}
