@@ -13,6 +13,20 @@ import (
 	fpv1 "github.com/fleetprune/fleetprune/proto/fleetprune/v1"
 )
 
+// reregisterSubjectPrefix + device is the subject that tells one agent to register
+// again (agent.ReregisterSubject; the coordinator does not import the agent).
+const reregisterSubjectPrefix = "fleet.v1.reregister.dev."
+
+// askReregister tells a device's agent to register again, so it learns its new class
+// and moves its command consumer. It is best effort: an agent that misses it learns
+// the class from the reply to its next heartbeat request, or when it sends a
+// heartbeat naming its old class.
+func (c *Coordinator) askReregister(device string) {
+	if err := c.nc.Publish(reregisterSubjectPrefix+device, nil); err != nil {
+		c.log.Warn("ask agent to register again", "device", device, "err", err)
+	}
+}
+
 // classCache is the leader's copy of the device classes, kept current by
 // watchClasses so that a registration needs no etcd read to be placed.
 type classCache struct {
@@ -166,6 +180,7 @@ func (c *Coordinator) replaceDevices(ctx context.Context, f profiles.Fence) erro
 		known[d.ID] = want
 		moved++
 		c.log.Info("device re-placed", "device", d.ID, "from", d.Class, "to", want)
+		c.askReregister(d.ID)
 	}
 	c.presence.merge(known)
 	if moved > 0 {

@@ -33,10 +33,24 @@ type presence struct {
 	mu      sync.Mutex
 	known   map[string]string // device -> class
 	pending map[string]Presence
+	asked   map[string]time.Time // device -> when it was last asked to register again
 }
 
 func newPresence() *presence {
-	return &presence{known: map[string]string{}, pending: map[string]Presence{}}
+	return &presence{known: map[string]string{}, pending: map[string]Presence{}, asked: map[string]time.Time{}}
+}
+
+// mayAsk reports whether device may be asked to register again now, at most once
+// per every, so an agent that keeps naming a stale class is not flooded.
+func (p *presence) mayAsk(device string, every time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.asked[device]) < every {
+		return false
+	}
+	p.asked[device] = now
+	return true
 }
 
 func (p *presence) setKnown(device, class string) {
@@ -95,6 +109,9 @@ func (c *Coordinator) handleHeartbeat(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	c.metrics.heartbeats.WithLabelValues("ok").Inc()
+	if hb.GetClass() != class && m.Reply == "" && c.presence.mayAsk(hb.GetDeviceId(), c.cfg.StaleAfter) {
+		c.askReregister(hb.GetDeviceId())
+	}
 	c.presence.seen(hb.GetDeviceId(), Presence{LastSeen: time.Now().UTC(), InstalledVariant: hb.GetInstalledVariant(), Seq: hb.GetSeq()})
 	c.replyRegister(m, c.registerReply(class))
 }
