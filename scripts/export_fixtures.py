@@ -88,6 +88,27 @@ class TinyResNet(nn.Module):
         return self.fc(x)
 
 
+class Mixed(nn.Module):
+    """Covers the remaining operators: BN, ReLU6 (Clip), average pooling, a depthwise
+    strided conv, x*sigmoid(x), tanh, Concat, x.view(x.size(0), -1) (a Shape/Gather/
+    Concat chain that the reader folds) and Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.dw = nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = F.avg_pool2d(F.relu6(self.bn(self.conv(x))), 2)
+        y = self.dw(x)
+        y = y * torch.sigmoid(y)
+        y = torch.cat([y, torch.tanh(y)], dim=1)
+        y = y.view(y.size(0), -1)
+        return F.softmax(self.fc(y), dim=1)
+
+
 def randomize_bn(model, gen):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -106,6 +127,9 @@ FIXTURES = [
     ("resnet_op13", TinyResNet, (1, 16, 16), 13),
     ("resnet_op11", TinyResNet, (1, 16, 16), 11),
     ("resnet_op17", TinyResNet, (1, 16, 16), 17),
+    ("mixed_op11", Mixed, (1, 16, 16), 11),
+    ("mixed_op13", Mixed, (1, 16, 16), 13),
+    ("mixed_op17", Mixed, (1, 16, 16), 17),
 ]
 
 

@@ -115,6 +115,12 @@ func fromModel(m *pb.ModelProto) (*graph.Graph, error) {
 		}
 		g.Nodes = append(g.Nodes, n)
 	}
+	foldReshapeShapes(g)
+	for _, n := range g.Nodes {
+		if !graph.SupportedOp(n.Op) {
+			return nil, fmt.Errorf("node %q: %w: operator %q", n.Name, ErrUnsupported, n.Op)
+		}
+	}
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -168,9 +174,6 @@ func toNode(i int, np *pb.NodeProto, names map[string]bool) (*graph.Node, error)
 	names[name] = true
 	if d := np.GetDomain(); d != "" && d != "ai.onnx" {
 		return nil, fmt.Errorf("node %q: %w: operator %s of domain %q", name, ErrUnsupported, np.GetOpType(), d)
-	}
-	if !graph.SupportedOp(np.GetOpType()) {
-		return nil, fmt.Errorf("node %q: %w: operator %q", name, ErrUnsupported, np.GetOpType())
 	}
 	n := &graph.Node{
 		Name:    name,

@@ -225,3 +225,39 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestFoldPyTorchShapeChain checks that x.view(x.size(0), -1), exported as
+// Shape/Gather/Unsqueeze/Concat, folds into a constant Reshape shape [0, -1] and that
+// PyTorch's zero Pad becomes Identity.
+func TestFoldPyTorchShapeChain(t *testing.T) {
+	g, err := onnx.ReadFile(filepath.Join(testdata, "mixed_op13.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reshape *graph.Node
+	for _, n := range g.Nodes {
+		switch n.Op {
+		case "Shape", "Gather", "Unsqueeze", "Pad":
+			t.Fatalf("node %s (%s) left after folding", n.Name, n.Op)
+		case "Reshape":
+			reshape = n
+		}
+	}
+	if reshape == nil {
+		t.Fatal("no Reshape node")
+	}
+	if s := g.Params[reshape.Inputs[1]]; s == nil || !reflect.DeepEqual(s.Data, []float32{0, -1}) {
+		t.Fatalf("reshape shape = %v, want [0 -1]", s)
+	}
+
+	// A chain that reads another tensor's shape is not folded: the error names Shape.
+	m := smallModel()
+	m.Graph.Node = append(m.Graph.Node[:1:1],
+		&pb.NodeProto{Name: "sh", OpType: "Shape", Input: []string{"x"}, Output: []string{"xs"}},
+		&pb.NodeProto{OpType: "Reshape", Input: []string{"h", "xs"}, Output: []string{"y"}},
+	)
+	_, err = onnx.Read(bytes.NewReader(marshal(t, m)))
+	if !errors.Is(err, onnx.ErrUnsupported) || !strings.Contains(err.Error(), `"sh": unsupported ONNX feature: operator "Shape"`) {
+		t.Fatalf("err = %v, want unsupported Shape at node sh", err)
+	}
+}
