@@ -6,27 +6,41 @@ import (
 	"testing"
 )
 
-// refGemm is the textbook triple loop in float64, the reference every kernel is
-// checked against.
+// refGemm is the textbook product in float64, the reference every kernel is checked
+// against: op(A) and op(B) are first copied out element by element, then multiplied
+// with the i-p-j loop order.
 func refGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	opA := make([]float64, m*k)
 	for i := range m {
-		for j := range n {
-			var sum float64
-			for p := range k {
-				var av, bv float32
-				if transA {
-					av = a[p*lda+i]
-				} else {
-					av = a[i*lda+p]
-				}
-				if transB {
-					bv = b[j*ldb+p]
-				} else {
-					bv = b[p*ldb+j]
-				}
-				sum += float64(av) * float64(bv)
+		for p := range k {
+			if transA {
+				opA[i*k+p] = float64(a[p*lda+i])
+			} else {
+				opA[i*k+p] = float64(a[i*lda+p])
 			}
-			v := float64(alpha) * sum
+		}
+	}
+	opB := make([]float64, k*n)
+	for p := range k {
+		for j := range n {
+			if transB {
+				opB[p*n+j] = float64(b[j*ldb+p])
+			} else {
+				opB[p*n+j] = float64(b[p*ldb+j])
+			}
+		}
+	}
+	row := make([]float64, n)
+	for i := range m {
+		clear(row)
+		for p := range k {
+			av := opA[i*k+p]
+			for j, bv := range opB[p*n : p*n+n] {
+				row[j] += av * bv
+			}
+		}
+		for j := range n {
+			v := float64(alpha) * row[j]
 			if beta != 0 {
 				v += float64(beta) * float64(c[i*ldc+j])
 			}
