@@ -248,7 +248,14 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 	}
 	for i, name := range e.names {
 		if e.isParam[i] {
-			p.shapes[i] = append([]int(nil), e.g.Params[name].Shape...)
+			t := e.g.Params[name]
+			if err := checkShape(t.Shape); err != nil {
+				return nil, fmt.Errorf("graph %q: parameter %q: %w", e.g.Name, name, err)
+			}
+			if t.Len() != tensor.Size(t.Shape) {
+				return nil, fmt.Errorf("graph %q: parameter %q: %d values for shape %v", e.g.Name, name, t.Len(), t.Shape)
+			}
+			p.shapes[i] = append([]int(nil), t.Shape...)
 		}
 	}
 	c := &opCtx{opset: e.g.Opset, constant: e.constant}
@@ -270,6 +277,11 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 		}
 		if len(outs) < len(cn.out) {
 			return nil, fmt.Errorf("graph: node %q (%s): %d outputs requested, operator makes %d", n.Name, n.Op, len(cn.out), len(outs))
+		}
+		for _, s := range outs {
+			if err := checkShape(s); err != nil {
+				return nil, fmt.Errorf("graph: node %q (%s): input shapes %v: output %w", n.Name, n.Op, in, err)
+			}
 		}
 		for j, v := range cn.out {
 			p.shapes[v] = outs[j]
@@ -318,6 +330,25 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// maxValueElements bounds every tensor a plan allocates (4 GiB of float32), so that a
+// hostile model cannot ask for unbounded memory.
+const maxValueElements = 1 << 30
+
+// checkShape rejects empty or negative dimensions and oversized tensors.
+func checkShape(s []int) error {
+	n := 1
+	for _, d := range s {
+		if d < 1 {
+			return fmt.Errorf("shape %v has an empty or negative dimension", s)
+		}
+		if n > maxValueElements/d {
+			return fmt.Errorf("shape %v exceeds %d elements", s, maxValueElements)
+		}
+		n *= d
+	}
+	return nil
 }
 
 // planFor validates the inputs and returns the plan for their shapes.
