@@ -90,12 +90,28 @@ func (s SLO) validate(e *errs, path string, lines *lineMap) {
 // selector matches, the one with the highest priority, ties broken by the smaller
 // name. ok is false when no class matches.
 func Place(classes []DeviceClass, p HardwareProfile) (class DeviceClass, ok bool) {
-	for _, c := range SortForPlacement(classes) {
+	best := -1
+	for i := range classes {
+		c := &classes[i]
+		if best >= 0 && !placedBefore(c, &classes[best]) {
+			continue
+		}
 		if c.Selector.Matches(p) {
-			return c, true
+			best = i
 		}
 	}
-	return DeviceClass{}, false
+	if best < 0 {
+		return DeviceClass{}, false
+	}
+	return classes[best], true
+}
+
+// placedBefore reports whether a comes before b in placement order.
+func placedBefore(a, b *DeviceClass) bool {
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	return a.Name < b.Name
 }
 
 // SortForPlacement returns a copy of classes in placement order: priority
@@ -103,16 +119,10 @@ func Place(classes []DeviceClass, p HardwareProfile) (class DeviceClass, ok bool
 func SortForPlacement(classes []DeviceClass) []DeviceClass {
 	out := slices.Clone(classes)
 	slices.SortStableFunc(out, func(a, b DeviceClass) int {
-		if a.Priority != b.Priority {
-			if a.Priority > b.Priority {
-				return -1
-			}
-			return 1
-		}
 		switch {
-		case a.Name < b.Name:
+		case placedBefore(&a, &b):
 			return -1
-		case a.Name > b.Name:
+		case placedBefore(&b, &a):
 			return 1
 		}
 		return 0

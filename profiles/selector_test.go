@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -157,5 +158,31 @@ func TestPlace(t *testing.T) {
 	}
 	if _, ok := Place(classes[1:2], HardwareProfile{Cores: 1}); ok {
 		t.Errorf("Place matched a class whose selector does not match")
+	}
+}
+
+func TestPlaceAgreesWithSortForPlacement(t *testing.T) {
+	var classes []DeviceClass
+	sels := []string{"", "cores>=2", "cores>=4", "has avx2", "arch=arm64", "memory>=1GiB", "site=lab"}
+	for i := 0; i < 40; i++ {
+		classes = append(classes, DeviceClass{Name: fmt.Sprintf("c%02d", (i*17)%40), Priority: (i * 7) % 5, Selector: MustParseSelector(sels[i%len(sels)])})
+	}
+	profiles := []HardwareProfile{
+		{Arch: "amd64", Cores: 1},
+		{Arch: "arm64", Cores: 8, MemoryBytes: 4 * GiB},
+		{Arch: "amd64", Cores: 4, SIMDFlags: []string{"avx2"}, Labels: map[string]string{"site": "lab"}},
+	}
+	for _, p := range profiles {
+		got, ok := Place(classes, p)
+		var want DeviceClass
+		for _, c := range SortForPlacement(classes) {
+			if c.Selector.Matches(p) {
+				want = c
+				break
+			}
+		}
+		if !ok || got.Name != want.Name {
+			t.Errorf("Place(%+v) = %s, want %s (first in SortForPlacement order)", p, got.Name, want.Name)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // campaign wins the coordinators' election with a new session and returns its fence.
-func campaign(t *testing.T, cli *clientv3.Client, name string) (profiles.Fence, *concurrency.Session) {
+func campaign(t testing.TB, cli *clientv3.Client, name string) (profiles.Fence, *concurrency.Session) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -29,6 +29,11 @@ func campaign(t *testing.T, cli *clientv3.Client, name string) (profiles.Fence, 
 		t.Fatalf("campaign %s: %v", name, err)
 	}
 	return profiles.ElectionFence(e), s
+}
+
+func benchFence(b *testing.B, cli *clientv3.Client) profiles.Fence {
+	f, _ := campaign(b, cli, "bench")
+	return f
 }
 
 func exampleFleet(t *testing.T) *profiles.Fleet {
