@@ -487,9 +487,20 @@ func (r *Reconciler) saveState(ctx context.Context, f profiles.Fence, st *tuning
 	return resp.Header.Revision, nil
 }
 
-// Retune starts a new tuning generation of class, keeping the history of the last
-// one's verdict in the reason. It is a fenced write.
-func Retune(ctx context.Context, kv clientv3.KV, f profiles.Fence, class, reason string) error {
+// ErrRunning is returned by Retune while the class's tuning has not reached a verdict.
+var ErrRunning = errors.New("tuning is still running")
+
+// Feedback is what the fleet learned about a variant after tuning accepted it: the
+// devices where it broke the SLO join the next generation's probe cohort, and its
+// fleet measurement counts as a trial, so the next search starts below it.
+type Feedback struct {
+	Devices []string
+	Trial   *tuning.Record
+}
+
+// Retune starts a new tuning generation of class with reason, folding in fb when
+// given. It is a fenced write; it returns an error when tuning is still running.
+func Retune(ctx context.Context, kv clientv3.KV, f profiles.Fence, class, reason string, fb *Feedback) error {
 	st, rev, err := LoadState(ctx, kv, class)
 	if err != nil {
 		return err
@@ -498,17 +509,28 @@ func Retune(ctx context.Context, kv clientv3.KV, f profiles.Fence, class, reason
 		return fmt.Errorf("tuner: retune %s: %w", class, profiles.ErrNotFound)
 	}
 	if st.Phase != tuning.PhaseDone {
-		return fmt.Errorf("tuner: retune %s: tuning is still running (%s)", class, st.Phase)
+		return fmt.Errorf("tuner: retune %s: %w (%s)", class, ErrRunning, st.Phase)
 	}
+	now := time.Now().UTC()
 	next := &tuning.State{Class: class, Model: st.Model, Generation: st.Generation + 1, RetuneReason: reason,
-		StartedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(), ProbeCohort: st.ProbeCohort}
+		StartedAt: now, UpdatedAt: now, ProbeCohort: append([]string(nil), st.ProbeCohort...)}
+	if fb != nil {
+		for _, d := range fb.Devices {
+			if !slices.Contains(next.ProbeCohort, d) {
+				next.ProbeCohort = append(next.ProbeCohort, d)
+			}
+		}
+		sort.Strings(next.ProbeCohort)
+		if fb.Trial != nil {
+			next.Trials = append(next.Trials, *fb.Trial)
+		}
+	}
 	b, err := json.Marshal(next)
 	if err != nil {
-		return err
+		return fmt.Errorf("tuner: retune %s: %w", class, err)
 	}
 	key := profiles.TuningKey(class)
-	_, err = f.Commit(ctx, kv, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, clientv3.OpPut(key, string(b)))
-	if err != nil {
+	if _, err = f.Commit(ctx, kv, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, clientv3.OpPut(key, string(b))); err != nil {
 		return fmt.Errorf("tuner: retune %s: %w", class, err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetprune/fleetprune/agent"
 	"github.com/fleetprune/fleetprune/coordinator"
+	"github.com/fleetprune/fleetprune/coordinator/rollouts"
 	"github.com/fleetprune/fleetprune/coordinator/tuner"
 	"github.com/fleetprune/fleetprune/internal/embedded"
 )
@@ -32,6 +33,7 @@ type Config struct {
 	Coordinator coordinator.Config
 	Workbench   tuner.WorkbenchConfig
 	Tuner       tuner.Config
+	Rollouts    rollouts.Config
 	Log         *slog.Logger
 	// EtcdNoFsync trades durability for speed in tests.
 	EtcdNoFsync bool
@@ -79,11 +81,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if wb.Log == nil {
 		wb.Log = cfg.Log
 	}
-	tc := cfg.Tuner
-	if tc.Log == nil {
-		tc.Log = cfg.Log
+	if cfg.Tuner.Log == nil {
+		cfg.Tuner.Log = cfg.Log
 	}
-	cfg.Tuner = tc
+	if cfg.Rollouts.Log == nil {
+		cfg.Rollouts.Log = cfg.Log
+	}
 	return &Stack{cfg: cfg, log: cfg.Log, Etcd: e, NATS: n, Bench: tuner.NewWorkbench(wb)}, nil
 }
 
@@ -96,6 +99,7 @@ type Node struct {
 	Name        string
 	Coordinator *coordinator.Coordinator
 	Tuner       *tuner.Reconciler
+	Rollouts    *rollouts.Controller
 	etcd        *clientv3.Client
 	nc          *nats.Conn
 	cancel      context.CancelFunc
@@ -134,10 +138,17 @@ func (s *Stack) StartNode(ctx context.Context, name, httpAddr string) (*Node, er
 		return nil, err
 	}
 	t := tuner.New(cli, c, tuner.ObjectArtifacts(js), s.Bench, s.cfg.Tuner)
+	ro := rollouts.New(cli, c, s.cfg.Rollouts)
 	rctx, cancel := context.WithCancel(context.Background())
-	n := &Node{Name: name, Coordinator: c, Tuner: t, etcd: cli, nc: nc, cancel: cancel, done: make(chan struct{})}
+	n := &Node{Name: name, Coordinator: c, Tuner: t, Rollouts: ro, etcd: cli, nc: nc, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := ro.Run(rctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("rollouts stopped", "name", name, "err", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if err := c.Run(rctx); err != nil {
