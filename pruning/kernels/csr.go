@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // CSR is a sparse matrix in compressed sparse row form, built from a dense row-major
 // weight matrix by dropping exact zeros. A pruned Gemm/MatMul weight [out, in] or a
@@ -89,11 +92,53 @@ func (s *CSR) MulTransB(m int, alpha float32, x []float32, ldx int, beta float32
 		})
 		return
 	}
-	parallelFor(m, 1, work, func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			s.spmvRows(0, s.Rows, alpha, x[b*ldx:b*ldx+s.Cols], beta, y[b*ldy:b*ldy+s.Rows])
+	if m < minBatchTransposed {
+		parallelFor(m, 1, work, func(lo, hi int) {
+			for b := lo; b < hi; b++ {
+				s.spmvRows(0, s.Rows, alpha, x[b*ldx:b*ldx+s.Cols], beta, y[b*ldy:b*ldy+s.Rows])
+			}
+		})
+		return
+	}
+	// A batch: yᵀ = S·xᵀ, so each nonzero scales a contiguous row of xᵀ (the batch)
+	// into a row of yᵀ, a vector axpy instead of m scalar gathers.
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	need := m * (s.Cols + s.Rows)
+	if cap(*buf) < need {
+		*buf = make([]float32, need)
+	}
+	xt, yt := (*buf)[:s.Cols*m], (*buf)[s.Cols*m:need]
+	transposeInto(xt, x, m, s.Cols, ldx)
+	s.Mul(m, alpha, xt, m, 0, yt, m)
+	for b := range m {
+		yb := y[b*ldy : b*ldy+s.Rows]
+		if beta == 0 {
+			for i := range yb {
+				yb[i] = yt[i*m+b]
+			}
+			continue
 		}
-	})
+		for i := range yb {
+			yb[i] = yt[i*m+b] + beta*yb[i]
+		}
+	}
+}
+
+// minBatchTransposed is the batch from which MulTransB works on the transposed
+// activations: below it the per-sample gathers are cheaper than two transposes.
+const minBatchTransposed = 8
+
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// transposeInto writes the transpose of the r×c matrix src (row stride lds) into dst
+// (c×r, dense).
+func transposeInto(dst, src []float32, r, c, lds int) {
+	for i := range r {
+		for j, v := range src[i*lds : i*lds+c] {
+			dst[j*r+i] = v
+		}
+	}
 }
 
 // spmvRows computes y[i] = alpha·(S x)[i] + beta·y[i] for rows lo..hi-1.
