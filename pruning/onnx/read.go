@@ -115,14 +115,16 @@ func fromModel(m *pb.ModelProto) (*graph.Graph, error) {
 		}
 		g.Nodes = append(g.Nodes, n)
 	}
-	foldReshapeShapes(g)
-	for _, n := range g.Nodes {
-		if !graph.SupportedOp(n.Op) {
-			return nil, fmt.Errorf("node %q: %w: operator %q", n.Name, ErrUnsupported, n.Op)
-		}
-	}
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := foldExport(g); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	for _, n := range g.Nodes {
+		if !graph.SupportedOp(n.Op) || foldOnlyOps[n.Op] {
+			return nil, fmt.Errorf("node %q: %w: operator %q", n.Name, ErrUnsupported, n.Op)
+		}
 	}
 	return g, nil
 }
