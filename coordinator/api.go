@@ -105,7 +105,7 @@ func (c *Coordinator) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, APIError{Error: "nats disconnected"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "leader": c.IsLeader(), "name": c.cfg.Name})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "leader": c.IsLeader(), "servingAgents": c.serving.Load(), "name": c.cfg.Name})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +31,9 @@ type Coordinator struct {
 	key     ed25519.PrivateKey
 	metrics *metrics
 	gather  prometheus.Gatherer
+
+	// serving is set while the leader answers registrations and heartbeats.
+	serving atomic.Bool
 
 	mu      sync.Mutex
 	leading bool
@@ -173,6 +177,8 @@ func (c *Coordinator) lead(ctx context.Context, f profiles.Fence) error {
 		return fmt.Errorf("lead: subscribe heartbeats: %w", err)
 	}
 	defer hbSub.Unsubscribe()
+	c.serving.Store(true)
+	defer c.serving.Store(false)
 
 	parts := []func(context.Context, profiles.Fence) error{
 		func(ctx context.Context, f profiles.Fence) error { return c.ingestReports(ctx, f, cons) },

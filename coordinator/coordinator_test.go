@@ -160,7 +160,7 @@ func counterValue(c prometheus.Counter) float64 {
 // an API client of it.
 func (r *running) ready(t *testing.T) *Client {
 	t.Helper()
-	testutil.WaitFor(t, 15*time.Second, func() bool { return r.c.IsLeader() && r.c.APIAddr() != "" })
+	testutil.WaitFor(t, 15*time.Second, func() bool { return r.c.serving.Load() && r.c.APIAddr() != "" })
 	js, err := jetstream.New(r.nc)
 	if err != nil {
 		t.Fatal(err)
