@@ -32,6 +32,7 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	threads          int
+	sparsity         float64
 	quick            bool
 	rounds           int
 	archs            []string
@@ -45,6 +46,7 @@ func parseFlags() (config, error) {
 	var c config
 	var archs string
 	flag.IntVar(&c.threads, "threads", 2, "threads for every engine (GOMAXPROCS, torch.set_num_threads, ORT intraOpNumThreads)")
+	flag.Float64Var(&c.sparsity, "sparsity", 0.9, "also time LeNet-300-100 magnitude-pruned to this zero fraction, dense and sparse (0 to skip)")
 	flag.BoolVar(&c.quick, "quick", false, "fewer rounds and shorter runs (a rough table in well under a minute)")
 	flag.IntVar(&c.rounds, "rounds", 0, "interleaved rounds per cell (default 5, 2 with -quick)")
 	flag.StringVar(&archs, "models", strings.Join(models.Archs(), ","), "comma-separated architectures")
@@ -60,6 +62,9 @@ func parseFlags() (config, error) {
 	}
 	if c.threads < 1 || c.threads > 256 {
 		return c, fmt.Errorf("bench: -threads %d: want 1..256", c.threads)
+	}
+	if c.sparsity < 0 || c.sparsity >= 1 {
+		return c, fmt.Errorf("bench: -sparsity %v: want 0 (off) or a fraction in (0, 1)", c.sparsity)
 	}
 	if c.rounds < 0 || c.rounds > 100 {
 		return c, fmt.Errorf("bench: -rounds %d: want 0..100", c.rounds)

@@ -7,15 +7,26 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fleetprune/fleetprune/pruning/onnx"
 )
 
-// cell is one measurement: a model in one mode at one batch size.
+// row is one model variant of the table: a built-in architecture, dense, or
+// magnitude-pruned and run dense or through CSR kernels (issue 3's sparse target).
+type row struct {
+	label, arch string
+	ours        *engine
+	onnx        string
+	peers       bool // also measure torch and ORT (not for the pruned-but-dense baseline)
+	train       bool // also measure a training step
+}
+
+// cell is one measurement: a row in one mode at one batch size.
 type cell struct {
-	arch  string
+	*row
 	train bool
 	batch int
 }
@@ -47,18 +58,33 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 	}
 	defer os.RemoveAll(dir)
 
-	ours := map[string]*engine{}
-	onnxPath := map[string]string{}
-	for _, arch := range cfg.archs {
-		e, err := newEngine(arch, cfg.threads)
+	var rows []*row
+	addRow := func(label, arch string, sparsity float64, sparse, peers, train bool) error {
+		e, err := newEngine(arch, cfg.threads, sparsity, sparse)
 		if err != nil {
 			return err
 		}
-		ours[arch] = e
-		onnxPath[arch] = filepath.Join(dir, arch+".onnx")
-		if err := onnx.WriteFile(onnxPath[arch], e.g); err != nil {
-			return fmt.Errorf("bench: %s: %w", arch, err)
+		r := &row{label: label, arch: arch, ours: e, onnx: filepath.Join(dir, fmt.Sprintf("m%d.onnx", len(rows))), peers: peers, train: train}
+		if err := onnx.WriteFile(r.onnx, e.g); err != nil {
+			return fmt.Errorf("bench: %s: %w", label, err)
 		}
+		rows = append(rows, r)
+		return nil
+	}
+	for _, arch := range cfg.archs {
+		if err := addRow(arch, arch, 0, false, true, true); err != nil {
+			return err
+		}
+	}
+	if cfg.sparsity > 0 {
+		pct := fmt.Sprintf("%.0f%%", cfg.sparsity*100)
+		if err := addRow("lenet-300-100 "+pct+" pruned, dense", "lenet-300-100", cfg.sparsity, false, false, false); err != nil {
+			return err
+		}
+		if err := addRow("lenet-300-100 "+pct+" pruned, sparse", "lenet-300-100", cfg.sparsity, true, true, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "sparse row: CSR layers %v\n", rows[len(rows)-1].ours.infer.SparseNodes())
 	}
 
 	var torch, ort *peer
@@ -90,13 +116,16 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 		chunk = 80 * time.Millisecond
 	}
 	var cells []cell
-	for _, arch := range cfg.archs {
-		cells = append(cells, cell{arch, true, 64}, cell{arch, false, 1}, cell{arch, false, 64})
+	for _, r := range rows {
+		if r.train {
+			cells = append(cells, cell{r, true, 64})
+		}
+		cells = append(cells, cell{r, false, 1}, cell{r, false, 64})
 	}
 	results := make([][numEngines]sample, len(cells))
 	start := time.Now()
 	for i, c := range cells {
-		e := ours[c.arch]
+		e := c.ours
 		measure := func(eng, warmup, runs int) (sample, error) {
 			switch eng {
 			case engOurs:
@@ -105,7 +134,7 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 				}
 				return e.timeInfer(ctx, c.batch, warmup, runs)
 			case engTorch:
-				if torch == nil {
+				if torch == nil || !c.peers {
 					return nil, nil
 				}
 				mode := "infer"
@@ -114,16 +143,16 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 				}
 				return torch.time(map[string]any{"arch": c.arch, "mode": mode, "batch": c.batch, "warmup": warmup, "runs": runs})
 			default:
-				if ort == nil || c.train {
+				if ort == nil || c.train || !c.peers {
 					return nil, nil
 				}
-				return ort.time(map[string]any{"model": onnxPath[c.arch], "batch": c.batch, "warmup": warmup, "runs": runs})
+				return ort.time(map[string]any{"model": c.onnx, "batch": c.batch, "warmup": warmup, "runs": runs})
 			}
 		}
 		// Calibrate on ours: enough runs per chunk for a stable median, at least 3.
 		probe, err := measure(engOurs, 1, 1)
 		if err != nil {
-			return fmt.Errorf("bench: %s %s: %w", c.arch, c, err)
+			return fmt.Errorf("bench: %s %s: %w", c.label, c, err)
 		}
 		runs := int(chunk / max(probe.median(), time.Microsecond))
 		runs = min(max(runs, 3), 400)
@@ -133,7 +162,7 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 				eng := (k + r) % numEngines
 				s, err := measure(eng, warmup, runs)
 				if err != nil {
-					return fmt.Errorf("bench: %s %s on %s: %w", c.arch, c, engineNames[eng], err)
+					return fmt.Errorf("bench: %s %s on %s: %w", c.label, c, engineNames[eng], err)
 				}
 				results[i][eng] = append(results[i][eng], s...)
 			}
@@ -144,6 +173,7 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 	}
 	fmt.Fprintf(w, "measured in %v: %d interleaved rounds per cell; median (p95) per run; speed ratio = their time / our time (>1: ours faster)\n\n", time.Since(start).Round(time.Second), cfg.rounds)
 	printTable(w, cells, results)
+	printSparseSpeedup(w, cells, results)
 	return nil
 }
 
@@ -153,7 +183,7 @@ func printTable(w io.Writer, cells []cell, results [][numEngines]sample) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "model\tcell\tours\ttorch\tort\tours vs torch\tours vs ort\t")
 	for i, c := range cells {
-		row := []string{c.arch, c.String()}
+		row := []string{c.label, c.String()}
 		for eng := range numEngines {
 			row = append(row, formatSample(c, results[i][eng]))
 		}
@@ -239,4 +269,22 @@ func ortPackage(cfg config) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("bench: onnxruntime-node not found in %v (run scripts/install-ort.sh)", candidates)
+}
+
+// printSparseSpeedup compares the pruned LeNet-300-100 run through CSR with the same
+// weights run dense (issue 3: at least 2× at batch 1 and 90% sparsity).
+func printSparseSpeedup(w io.Writer, cells []cell, results [][numEngines]sample) {
+	for i, c := range cells {
+		if !strings.HasSuffix(c.label, ", dense") {
+			continue
+		}
+		for j, d := range cells {
+			if d.label == strings.TrimSuffix(c.label, ", dense")+", sparse" && d.batch == c.batch && !d.train {
+				dense, sparse := results[i][engOurs], results[j][engOurs]
+				fmt.Fprintf(w, "%s at batch %d: sparse %s vs dense %s = %.2f× faster\n",
+					strings.TrimSuffix(c.label, ", dense"), c.batch, fmtDur(sparse.median()), fmtDur(dense.median()),
+					dense.median().Seconds()/sparse.median().Seconds())
+			}
+		}
+	}
 }

@@ -22,12 +22,24 @@ type engine struct {
 	labels   []int
 }
 
-func newEngine(arch string, threads int) (*engine, error) {
+// newEngine builds the model; with sparsity > 0 every weight matrix of a Gemm or Conv
+// is magnitude-pruned to that zero fraction first, and with sparse the inference
+// executor may run those layers through CSR kernels (graph.WithSparse).
+func newEngine(arch string, threads int, sparsity float64, sparse bool) (*engine, error) {
 	g, err := models.Build(arch, 1)
 	if err != nil {
 		return nil, err
 	}
-	inf, err := graph.Compile(g, graph.WithThreads(threads))
+	if sparsity > 0 {
+		for _, n := range g.Nodes {
+			if (n.Op == "Gemm" || n.Op == "Conv" || n.Op == "MatMul") && len(n.Inputs) > 1 {
+				if w, ok := g.Params[n.Inputs[1]]; ok {
+					copy(w.Data, magnitudePrune(w.Data, sparsity))
+				}
+			}
+		}
+	}
+	inf, err := graph.Compile(g, graph.WithThreads(threads), graph.WithSparse(sparse))
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", arch, err)
 	}
