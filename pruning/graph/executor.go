@@ -17,8 +17,12 @@ var ErrNotTraining = errors.New("graph: executor compiled without WithTraining(t
 // ErrNoForward is returned by Backward when no training-mode Forward preceded it.
 var ErrNoForward = errors.New("graph: Backward without a preceding Forward")
 
-// maxPlans bounds the plans an executor caches (one per distinct input shape set).
-const maxPlans = 8
+// maxPlans bounds the plans an executor caches (one per distinct input shape set);
+// maxTrainingPlans does for executors compiled WithTraining.
+const (
+	maxPlans         = 8
+	maxTrainingPlans = 2
+)
 
 // Executor runs a compiled graph. It reads the graph's parameters in place, so an
 // optimizer or a pruner that writes into g.Params is seen by the next run; replacing a
@@ -392,8 +396,14 @@ func (e *Executor) planFor(inputs map[string]*tensor.Tensor) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(e.plans) >= maxPlans {
+	limit := maxPlans
+	if e.cfg.training {
+		// Training plans hold every activation and its gradient: keep few.
+		limit = maxTrainingPlans
+	}
+	if len(e.plans) >= limit {
 		clear(e.plans)
+		e.last = nil
 	}
 	e.plans[key] = p
 	return p, nil

@@ -41,6 +41,14 @@ func Fit(ctx context.Context, g *graph.Graph, trainSet, valSet *data.Dataset, cf
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	// Validation runs on an inference executor: it shares activation buffers and
+	// keeps no gradients, and reads the same parameters in place.
+	var evalEx *graph.Executor
+	if valSet != nil {
+		if evalEx, err = graph.Compile(g, graph.WithThreads(cfg.Threads)); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	opt := newOptimizer(cfg, g, ex.Grads())
 	n := trainSet.Len()
 	stepsPerEpoch := (n + cfg.BatchSize - 1) / cfg.BatchSize
@@ -128,7 +136,7 @@ func Fit(ctx context.Context, g *graph.Graph, trainSet, valSet *data.Dataset, cf
 		}
 		st.SamplesPerSec = float64(seen) / max(st.Duration.Seconds(), 1e-9)
 		if valSet != nil {
-			acc, vloss, _, err := evaluate(ctx, ex, in, out, valSet, DefaultEvalBatch)
+			acc, vloss, _, err := evaluate(ctx, evalEx, in, out, valSet, DefaultEvalBatch)
 			if err != nil {
 				return h, err
 			}
