@@ -37,8 +37,8 @@ type baseRecipe struct {
 
 var bases = map[string]baseRecipe{
 	"lenet-300-100": {Arch: "lenet-300-100", Epochs: 10, LR: 0.05, WD: 1e-4},
-	"lenet-5":       {Arch: "lenet-5", Epochs: 2, LR: 0.02, WD: 1e-4, Samples: 24000},
-	"resnet-8":      {Arch: "resnet-8", Epochs: 2, LR: 0.05, WD: 1e-4, Samples: 12000},
+	"lenet-5":       {Arch: "lenet-5", Epochs: 2, LR: 0.02, WD: 1e-4, Samples: 8000},
+	"resnet-8":      {Arch: "resnet-8", Epochs: 2, LR: 0.05, WD: 1e-4, Samples: 4000},
 }
 
 // recipe is one pruning run with the bar it must clear.
@@ -71,13 +71,13 @@ func recipes() []recipe {
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
-		{Name: "unstructured", Arch: "lenet-5", Epochs: 2, Samples: 12000, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+		{Name: "unstructured", Arch: "lenet-5", Epochs: 2, Samples: 6000, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.95}}},
 		{Name: "structured", Arch: "lenet-300-100", Epochs: 6, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 2000,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionL2,
 				Multiple: 8, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
-		{Name: "structured", Arch: "resnet-8", Epochs: 2, Samples: 12000, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 500,
+		{Name: "structured", Arch: "resnet-8", Epochs: 1, Samples: 4000, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 300,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
 				Multiple: 4, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
 	}
