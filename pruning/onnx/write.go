@@ -110,6 +110,9 @@ func toModel(g *graph.Graph) (*pb.ModelProto, error) {
 	}
 	types := valueTypes(g)
 	gp := &pb.GraphProto{Name: g.Name}
+	if gp.Name == "" {
+		gp.Name = producerName // ONNX requires a graph name
+	}
 	names := make([]string, 0, len(g.Params))
 	for k := range g.Params {
 		names = append(names, k)
