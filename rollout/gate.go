@@ -17,8 +17,10 @@ type Observations struct {
 	// Devices are the class's devices eligible for the variant now (registered in
 	// the class and present).
 	Devices []string
-	// Reports are the reports of this rollout's variant received so far; Next judges
-	// those of the current stage's devices received since the stage started.
+	// Reports are the reports of this rollout received so far (filter by rollout ID:
+	// an older rollout of the same variant is not evidence). Next judges those of the
+	// variant from the devices the rollout reached; the current stage's gate counts
+	// those from the devices the stage added.
 	Reports []Report
 }
 
@@ -26,8 +28,7 @@ type Observations struct {
 type Report struct {
 	DeviceID string `json:"deviceId"`
 	Variant  string `json:"variant"`
-	// Received is when the coordinator received the report (its clock, not the
-	// device's).
+	// Received is when the report was received or measured; informational.
 	Received time.Time `json:"received"`
 	// OK is false when the device could not install or run the variant.
 	OK    bool   `json:"ok"`
@@ -89,12 +90,16 @@ func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, Gate
 	}
 	reported := map[string]bool{}
 	failing := map[string]string{}
+	// No time filter: a device of the new cohort runs the variant only since this
+	// stage, so all its reports of the variant are this stage's evidence (even one
+	// measured before the installs were confirmed); the devices of earlier stages
+	// passed their gates, and a bad report from them still fails this one.
 	for _, rep := range obs.Reports {
-		if rep.Variant != r.Variant || !installed[rep.DeviceID] || rep.Received.Before(r.StageStartedAt) {
+		if rep.Variant != r.Variant || !installed[rep.DeviceID] {
 			continue
 		}
-		res.Reports++
 		if inNew[rep.DeviceID] {
+			res.Reports++
 			reported[rep.DeviceID] = true
 		}
 		if rep.P95 > res.WorstP95.D() {

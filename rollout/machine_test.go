@@ -187,7 +187,7 @@ func TestGateFailsOnEachViolation(t *testing.T) {
 	}
 }
 
-func TestGateIgnoresReportsOutsideTheStage(t *testing.T) {
+func TestGateJudgesTheRolloutsDevicesOnly(t *testing.T) {
 	plan := Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(time.Minute), MinReports: 1}
 	c := &coordinator{t: t}
 	c.save(newRollout(t, plan))
@@ -207,10 +207,9 @@ func TestGateIgnoresReportsOutsideTheStage(t *testing.T) {
 		return rep
 	}
 	obs.Reports = []Report{
-		slow(outsider, "v2", t0.Add(time.Second)),         // not in the cohort
-		slow(r.Cohorts[0][0], "v1", t0.Add(time.Second)),  // the previous variant
-		slow(r.Cohorts[0][0], "v2", t0.Add(-time.Second)), // before the stage started
-		good(r.Cohorts[0][0], t0.Add(time.Second)),
+		slow(outsider, "v2", t0.Add(time.Second)),        // not in the cohort
+		slow(r.Cohorts[0][0], "v1", t0.Add(time.Second)), // the previous variant
+		good(r.Cohorts[0][0], t0.Add(-time.Second)),      // measured before the installs were confirmed: counts
 		good(r.Cohorts[0][1], t0.Add(time.Second)),
 	}
 	r = c.step(obs, t0.Add(2*time.Minute))
@@ -219,6 +218,19 @@ func TestGateIgnoresReportsOutsideTheStage(t *testing.T) {
 	}
 	if g := r.Gates[0]; g.Reports != 2 || g.Devices != 2 || g.WorstP95.D() != 20*time.Millisecond {
 		t.Errorf("gate = %+v, want 2 reports from 2 devices, worst 20ms", g)
+	}
+	// Stage 1: a late slow report from a stage-0 device fails stage 1's gate. (The
+	// outsider's report goes: it joins the rollout now, and a report with this
+	// rollout's ID can only come after its install.)
+	obs.Reports = obs.Reports[1:]
+	r = c.step(obs, t0.Add(3*time.Minute))
+	if r.State != StateBaking || r.Stage != 1 {
+		t.Fatalf("state %s stage %d, want baking 1", r.State, r.Stage)
+	}
+	obs.Reports = append(obs.Reports, slow(r.Cohorts[0][1], "v2", t0.Add(3*time.Minute)))
+	r = c.step(obs, t0.Add(3*time.Minute+time.Second))
+	if r.State != StateRolledBack || !strings.Contains(r.Message, "stage 1 gate: device "+r.Cohorts[0][1]+": p95 1s > slo 35ms") {
+		t.Fatalf("state %s, message %q; want stage 1 rolled back for the stage-0 device", r.State, r.Message)
 	}
 }
 

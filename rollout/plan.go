@@ -35,8 +35,8 @@ type Plan struct {
 	// BakeTime is the least time a stage's cohort runs the variant before its gate
 	// may pass; 0 lets a gate pass as soon as its reports are in.
 	BakeTime profiles.Duration `json:"bakeTime"`
-	// MinReports is the fewest reports from the stage's new cohort the gate needs;
-	// every device of the new cohort must report at least once in any case.
+	// MinReports is the fewest reports from the devices a stage adds that its gate
+	// needs; every one of those devices must report at least once in any case.
 	MinReports int `json:"minReports"`
 	// ReportTimeout is how long after BakeTime a gate waits for missing reports
 	// before it fails; 0 means DefaultReportTimeout.
