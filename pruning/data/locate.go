@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,6 +33,25 @@ func MNISTDir() (string, error) {
 	if d := os.Getenv(EnvMNISTDir); d != "" {
 		return d, nil
 	}
+	mnistDirMu.Lock()
+	defer mnistDirMu.Unlock()
+	if mnistDirFound != "" && isDir(mnistDirFound) {
+		return mnistDirFound, nil
+	}
+	d, err := findMNISTDir()
+	if err == nil {
+		mnistDirFound = d
+	}
+	return d, err
+}
+
+// mnistDirFound caches the GoMNIST folder so that `go list` runs once per process.
+var (
+	mnistDirMu    sync.Mutex
+	mnistDirFound string
+)
+
+func findMNISTDir() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var tried []string
