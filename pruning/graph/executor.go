@@ -50,6 +50,9 @@ type Executor struct {
 	sparse  []sparseForm // per node: CSR weight chosen at Compile (WithSparse)
 	ws      workspace
 	rs      runState
+
+	epilogues []*epilogue // per producer node: fused BatchNormalization/Relu
+	absorbed  []bool      // per node: fused into its producer, skipped at run time
 }
 
 type compiledNode struct {
@@ -191,6 +194,7 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 		e.timings[k] = NodeTiming{Node: cn.node.Name, Op: cn.node.Op}
 	}
 	e.sparse = make([]sparseForm, len(e.nodes))
+	e.planFusion()
 	// Shape check with two batch sizes so that errors surface at Compile.
 	var first [][]int
 	for _, b := range []int{1, 2} {
@@ -297,6 +301,9 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 		}
 		if f := e.sparse[len(p.ops)]; f != nil {
 			o.(sparseCapable).setSparse(f)
+		}
+		if ep := e.epilogues[len(p.ops)]; ep != nil {
+			o.(fusable).setEpilogue(ep)
 		}
 		p.ops = append(p.ops, o)
 	}
@@ -465,6 +472,15 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 		}
 		if _, folded := e.constants[e.nodes[k].out[0]]; folded {
 			continue
+		}
+		if e.absorbed[k] {
+			if timing {
+				e.timings[k].Calls++
+			}
+			continue
+		}
+		if ep := e.epilogues[k]; ep != nil && ep.bn >= 0 {
+			ep.refresh(p.inT[ep.bn])
 		}
 		if timing {
 			t0 := time.Now()

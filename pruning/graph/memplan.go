@@ -44,6 +44,7 @@ func (e *Executor) allocShared(p *plan) {
 	var groups []group
 	for k, cn := range e.nodes {
 		_, alias := p.ops[k].(copyOp)
+		alias = alias || e.absorbed[k]
 		for j, v := range cn.out {
 			if _, ok := e.constants[v]; ok {
 				continue

@@ -24,6 +24,7 @@ type convOp struct {
 	cg, mg, k int // channels and filters per group, patch length
 	direct    bool
 	sparse    sparseForm // per group
+	ep        *epilogue  // fused BatchNormalization/Relu (inference only)
 
 	// per-chunk views of the executor's workspace
 	cols, dcols [][]float32
@@ -121,9 +122,16 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					}
 				}
 			}
+			if o.ep != nil && !r.training {
+				for m := 0; m < o.m; m++ {
+					o.ep.applyRow(m, y[(s*o.m+m)*ohw:][:ohw])
+				}
+			}
 		}
 	})
 }
+
+func (o *convOp) setEpilogue(ep *epilogue) { o.ep = ep }
 
 // minParallelMACs is the convolution size (multiply-adds) from which the batch is
 // spread over threads: a goroutine costs about as much as 30K multiply-adds.

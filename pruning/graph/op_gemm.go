@@ -23,6 +23,16 @@ type gemmOp struct {
 	hasC           bool
 	cm, cn         int // C's extent along M and N (1 when broadcast)
 	sparse         sparseForm
+	ep             *epilogue // fused Relu (inference only)
+}
+
+func (o *gemmOp) setEpilogue(ep *epilogue) { o.ep = ep }
+
+// finish applies the fused Relu.
+func (o *gemmOp) finish(r *runState, y []float32) {
+	if o.ep != nil && !r.training {
+		o.ep.applyRow(0, y)
+	}
 }
 
 func newGemm(n *Node, _ *opCtx) (op, error) {
@@ -113,9 +123,10 @@ func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 	}
 	if o.sparse != nil && !r.training {
 		o.sparse[0].MulTransB(o.m, o.alpha, in[0].Data, o.k, beta, y, o.n)
-		return
+	} else {
+		kernels.Gemm(o.transA, o.transB, o.m, o.n, o.k, o.alpha, in[0].Data, o.lda(), in[1].Data, o.ldb(), beta, y, o.n)
 	}
-	kernels.Gemm(o.transA, o.transB, o.m, o.n, o.k, o.alpha, in[0].Data, o.lda(), in[1].Data, o.ldb(), beta, y, o.n)
+	o.finish(r, y)
 }
 
 func (o *gemmOp) buildSparse(w *tensor.Tensor) sparseForm {

@@ -1,0 +1,135 @@
+package graph
+
+import (
+	"math"
+
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+// An inference-only executor fuses the per-channel work that follows a Conv or Gemm
+// into that node's output loop, while the output is still in cache: an inference-mode
+// BatchNormalization (y·a + b per channel) after a Conv, and a Relu after either. The
+// absorbed nodes are skipped at run time (their outputs alias the producer's) and
+// report zero time in timing mode, their cost included in the producer's.
+
+// epilogue is the fused per-channel work of one producer.
+type epilogue struct {
+	bn           int // node index of the absorbed BatchNormalization, or -1
+	relu         int // node index of the absorbed Relu, or -1
+	scale, shift []float32
+	eps          float32
+}
+
+// fusable is an op that can apply an epilogue to its output.
+type fusable interface {
+	setEpilogue(ep *epilogue)
+}
+
+// planFusion finds the fusable chains of an inference-only executor.
+func (e *Executor) planFusion() {
+	e.epilogues = make([]*epilogue, len(e.nodes))
+	e.absorbed = make([]bool, len(e.nodes))
+	if e.cfg.training {
+		return
+	}
+	readers := make([][]int, len(e.names))
+	for k, cn := range e.nodes {
+		for _, v := range cn.in {
+			if v >= 0 {
+				readers[v] = append(readers[v], k)
+			}
+		}
+	}
+	isOutput := make([]bool, len(e.names))
+	for _, v := range e.outputs {
+		isOutput[v] = true
+	}
+	// soleReader returns the one node reading v as its input 0, if v is no graph output.
+	soleReader := func(v int, op string) int {
+		if isOutput[v] || len(readers[v]) != 1 {
+			return -1
+		}
+		j := readers[v][0]
+		cn := e.nodes[j]
+		if cn.node.Op != op || cn.in[0] != v || len(cn.out) != 1 {
+			return -1
+		}
+		for _, u := range cn.in[1:] {
+			if u == v {
+				return -1
+			}
+		}
+		return j
+	}
+	for k, cn := range e.nodes {
+		op := cn.node.Op
+		if (op != "Conv" && op != "Gemm") || len(cn.out) != 1 {
+			continue
+		}
+		ep := &epilogue{bn: -1, relu: -1}
+		v := cn.out[0]
+		if op == "Conv" {
+			if j := soleReader(v, "BatchNormalization"); j >= 0 && e.allParams(e.nodes[j].in[1:]) {
+				ep.bn, ep.eps = j, e.nodes[j].node.AttrFloat("epsilon", 1e-5)
+				v = e.nodes[j].out[0]
+			}
+		}
+		if j := soleReader(v, "Relu"); j >= 0 {
+			ep.relu = j
+		}
+		if ep.bn < 0 && ep.relu < 0 {
+			continue
+		}
+		e.epilogues[k] = ep
+		for _, j := range []int{ep.bn, ep.relu} {
+			if j >= 0 {
+				e.absorbed[j] = true
+			}
+		}
+	}
+}
+
+func (e *Executor) allParams(vs []int) bool {
+	for _, v := range vs {
+		if v < 0 || !e.isParam[v] {
+			return false
+		}
+	}
+	return true
+}
+
+// refresh recomputes the fused BatchNormalization's per-channel affine from its
+// current parameters (scale, B, mean, var), so that in-place weight updates are seen.
+func (ep *epilogue) refresh(bnIn []*tensor.Tensor) {
+	if ep.bn < 0 {
+		return
+	}
+	sc, b, mean, v := bnIn[1].Data, bnIn[2].Data, bnIn[3].Data, bnIn[4].Data
+	if len(ep.scale) != len(sc) {
+		ep.scale, ep.shift = make([]float32, len(sc)), make([]float32, len(sc))
+	}
+	for c := range sc {
+		a := sc[c] * float32(1/math.Sqrt(float64(v[c])+float64(ep.eps)))
+		ep.scale[c], ep.shift[c] = a, b[c]-mean[c]*a
+	}
+}
+
+// applyRow runs the epilogue on one channel's row of outputs.
+func (ep *epilogue) applyRow(c int, row []float32) {
+	switch {
+	case ep.bn >= 0 && ep.relu >= 0:
+		a, b := ep.scale[c], ep.shift[c]
+		for i, v := range row {
+			row[i] = max(v*a+b, 0)
+		}
+	case ep.bn >= 0:
+		a, b := ep.scale[c], ep.shift[c]
+		for i, v := range row {
+			row[i] = v*a + b
+		}
+	default:
+		for i, v := range row {
+			row[i] = max(v, 0)
+		}
+	}
+}
