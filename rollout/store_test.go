@@ -14,20 +14,9 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-func campaign(t *testing.T, cli *clientv3.Client, name string) (profiles.Fence, *concurrency.Session) {
+func campaign(t testing.TB, cli *clientv3.Client, name string) (profiles.Fence, *concurrency.Session) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := concurrency.NewSession(cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	e := concurrency.NewElection(s, profiles.LeaderPrefix)
-	if err := e.Campaign(ctx, name); err != nil {
-		t.Fatalf("campaign: %v", err)
-	}
-	return profiles.ElectionFence(e), s
+	return testutil.Leader(t, cli, name)
 }
 
 func TestStoreFencedCompareAndSwap(t *testing.T) {
