@@ -1,5 +1,7 @@
-// Package graph is the model IR of the engine: a DAG of ONNX-style nodes over named
-// float32 tensors, with parameters (ONNX initializers) held by name.
+// Package graph is the model IR of the engine and its executor: a DAG of ONNX-style
+// nodes over named float32 tensors with parameters held by name, compiled (Compile)
+// into an Executor that runs inference (Run), training passes (Forward, Backward,
+// Grads) and per-node timing.
 package graph
 
 import (

@@ -1,0 +1,221 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+// plan is everything shaped by one set of input shapes.
+type plan struct {
+	inShapes [][]int
+	shapes   [][]int
+	vals     []*tensor.Tensor
+	grads    []*tensor.Tensor
+	ops      []op
+	// scratch slices per node, reused across runs to avoid allocation
+	inT, outT, gInT, gOutT [][]*tensor.Tensor
+}
+
+// buildPlan instantiates ops, infers every shape and allocates every buffer for one set
+// of input shapes.
+func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
+	p := &plan{inShapes: inShapes, shapes: make([][]int, len(e.names)), vals: make([]*tensor.Tensor, len(e.names))}
+	for i, v := range e.inputs {
+		p.shapes[v] = inShapes[i]
+	}
+	for i, name := range e.names {
+		if e.isParam[i] {
+			t := e.g.Params[name]
+			if err := checkShape(t.Shape); err != nil {
+				return nil, fmt.Errorf("graph %q: parameter %q: %w", e.g.Name, name, err)
+			}
+			if t.Len() != tensor.Size(t.Shape) {
+				return nil, fmt.Errorf("graph %q: parameter %q: %d values for shape %v", e.g.Name, name, t.Len(), t.Shape)
+			}
+			p.shapes[i] = append([]int(nil), t.Shape...)
+		}
+	}
+	c := &opCtx{opset: e.g.Opset, constant: e.constant}
+	for _, cn := range e.nodes {
+		n := cn.node
+		o, err := cn.factory(n, c)
+		if err != nil {
+			return nil, fmt.Errorf("graph: node %q (%s): %w", n.Name, n.Op, err)
+		}
+		in := make([][]int, len(cn.in))
+		for j, v := range cn.in {
+			if v >= 0 {
+				in[j] = p.shapes[v]
+			}
+		}
+		outs, err := o.infer(in)
+		if err != nil {
+			return nil, fmt.Errorf("graph: node %q (%s): input shapes %v: %w", n.Name, n.Op, in, err)
+		}
+		if len(outs) < len(cn.out) {
+			return nil, fmt.Errorf("graph: node %q (%s): %d outputs requested, operator makes %d", n.Name, n.Op, len(cn.out), len(outs))
+		}
+		for _, s := range outs {
+			if err := checkShape(s); err != nil {
+				return nil, fmt.Errorf("graph: node %q (%s): input shapes %v: output %w", n.Name, n.Op, in, err)
+			}
+		}
+		for j, v := range cn.out {
+			p.shapes[v] = outs[j]
+			if t, ok := e.constants[v]; ok {
+				p.vals[v] = t
+			} else if e.cfg.training {
+				p.vals[v] = tensor.New(outs[j]...)
+			}
+		}
+		if f := e.sparse[len(p.ops)]; f != nil {
+			o.(sparseCapable).setSparse(f)
+		}
+		if ep := e.epilogues[len(p.ops)]; ep != nil {
+			o.(fusable).setEpilogue(ep)
+		}
+		p.ops = append(p.ops, o)
+	}
+	if !e.cfg.training {
+		e.allocShared(p)
+	}
+	if e.cfg.training {
+		p.grads = make([]*tensor.Tensor, len(e.names))
+		for i, name := range e.names {
+			switch {
+			case e.trainable[i]:
+				p.grads[i] = e.grads[name]
+			case e.needGrad[i]:
+				p.grads[i] = tensor.New(p.shapes[i]...)
+			}
+		}
+	}
+	nn := len(e.nodes)
+	p.inT, p.outT, p.gInT, p.gOutT = make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn)
+	for k, cn := range e.nodes {
+		p.inT[k] = make([]*tensor.Tensor, len(cn.in))
+		p.gInT[k] = make([]*tensor.Tensor, len(cn.in))
+		for j, v := range cn.in {
+			if v >= 0 && p.grads != nil {
+				p.gInT[k][j] = p.grads[v]
+			}
+		}
+		p.outT[k] = make([]*tensor.Tensor, len(cn.out))
+		p.gOutT[k] = make([]*tensor.Tensor, len(cn.out))
+		for j, v := range cn.out {
+			p.outT[k][j] = p.vals[v]
+			if p.grads != nil {
+				p.gOutT[k][j] = p.grads[v]
+			}
+		}
+	}
+	return p, nil
+}
+
+// maxValueElements bounds every tensor a plan allocates (4 GiB of float32), so that a
+// hostile model cannot ask for unbounded memory.
+const maxValueElements = 1 << 30
+
+// checkShape rejects empty or negative dimensions and oversized tensors.
+func checkShape(s []int) error {
+	n := 1
+	for _, d := range s {
+		if d < 1 {
+			return fmt.Errorf("shape %v has an empty or negative dimension", s)
+		}
+		if n > maxValueElements/d {
+			return fmt.Errorf("shape %v exceeds %d elements", s, maxValueElements)
+		}
+		n *= d
+	}
+	return nil
+}
+
+// planFor validates the inputs and returns the plan for their shapes.
+func (e *Executor) planFor(inputs map[string]*tensor.Tensor) (*plan, error) {
+	var key uint64 = 14695981039346656037
+	for i, v := range e.inputs {
+		name := e.names[v]
+		t, ok := inputs[name]
+		if !ok || t == nil {
+			return nil, fmt.Errorf("graph %q: input %q missing", e.g.Name, name)
+		}
+		if t.Len() != tensor.Size(t.Shape) {
+			return nil, fmt.Errorf("graph %q: input %q: %d values for shape %v", e.g.Name, name, t.Len(), t.Shape)
+		}
+		want := e.g.Inputs[e.inputPos(v)].Shape
+		if len(t.Shape) != len(want) {
+			return nil, fmt.Errorf("graph %q: input %q: got shape %v, want rank %d %v", e.g.Name, name, t.Shape, len(want), want)
+		}
+		for d, w := range want {
+			// Dimension 0 is the batch: any size is accepted.
+			if d > 0 && w >= 0 && t.Shape[d] != w {
+				return nil, fmt.Errorf("graph %q: input %q: got shape %v, want %v", e.g.Name, name, t.Shape, want)
+			}
+			if t.Shape[d] < 1 {
+				return nil, fmt.Errorf("graph %q: input %q: got shape %v with an empty dimension", e.g.Name, name, t.Shape)
+			}
+		}
+		for _, d := range t.Shape {
+			key = (key ^ uint64(d)) * 1099511628211
+		}
+		key = (key ^ uint64(i+1)<<32) * 1099511628211
+	}
+	if p, ok := e.plans[key]; ok && p.matches(e, inputs) {
+		return p, nil
+	}
+	shapes := make([][]int, len(e.inputs))
+	for i, v := range e.inputs {
+		shapes[i] = append([]int(nil), inputs[e.names[v]].Shape...)
+	}
+	p, err := e.buildPlan(shapes)
+	if err != nil {
+		return nil, err
+	}
+	limit := maxPlans
+	if e.cfg.training {
+		// Training plans hold every activation and its gradient: keep few.
+		limit = maxTrainingPlans
+	}
+	if len(e.plans) >= limit {
+		clear(e.plans)
+		e.last = nil
+	}
+	e.plans[key] = p
+	return p, nil
+}
+
+func (p *plan) matches(e *Executor, inputs map[string]*tensor.Tensor) bool {
+	for i, v := range e.inputs {
+		if !tensor.SameShape(p.inShapes[i], inputs[e.names[v]].Shape) {
+			return false
+		}
+	}
+	return true
+}
+
+// bind points the plan at this run's inputs and the graph's current parameters.
+func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
+	for _, v := range e.inputs {
+		p.vals[v] = inputs[e.names[v]]
+	}
+	for i, name := range e.names {
+		if !e.isParam[i] {
+			continue
+		}
+		t := e.g.Params[name]
+		if t == nil || !tensor.SameShape(t.Shape, p.shapes[i]) || t.Len() != tensor.Size(t.Shape) {
+			return fmt.Errorf("graph %q: parameter %q changed shape since Compile; compile again", e.g.Name, name)
+		}
+		p.vals[i] = t
+	}
+	for k, cn := range e.nodes {
+		for j, v := range cn.in {
+			if v >= 0 {
+				p.inT[k][j] = p.vals[v]
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor, training bool) (*plan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("graph %q: run: %w", e.g.Name, err)
+	}
+	p, err := e.planFor(inputs)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.bind(p, inputs); err != nil {
+		return nil, err
+	}
+	r := &e.rs
+	*r = runState{training: training, threads: e.cfg.threads, rng: e.rng, ws: &e.ws}
+	timing := e.cfg.timing && !training
+	for k := range e.nodes {
+		if k&15 == 15 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("graph %q: run: %w", e.g.Name, err)
+			}
+		}
+		if _, folded := e.constants[e.nodes[k].out[0]]; folded {
+			continue
+		}
+		if e.absorbed[k] {
+			if timing {
+				e.timings[k].Calls++
+			}
+			continue
+		}
+		if ep := e.epilogues[k]; ep != nil && ep.bn >= 0 {
+			ep.refresh(p.inT[ep.bn])
+		}
+		if timing {
+			t0 := time.Now()
+			p.ops[k].forward(r, p.inT[k], p.outT[k])
+			e.timings[k].Total += time.Since(t0)
+			e.timings[k].Calls++
+			continue
+		}
+		p.ops[k].forward(r, p.inT[k], p.outT[k])
+	}
+	return p, nil
+}
+
+// Run computes the graph outputs in inference mode (BatchNormalization uses its running
+// statistics, Dropout is the identity). Inputs are keyed by graph input name; dimension
+// 0 is the batch and may take any size, the others must match the graph. The returned
+// tensors are fresh copies owned by the caller.
+func (e *Executor) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	p, err := e.forward(ctx, inputs, false)
+	if err != nil {
+		return nil, err
+	}
+	return e.collect(p), nil
+}
+
+func (e *Executor) collect(p *plan) map[string]*tensor.Tensor {
+	out := make(map[string]*tensor.Tensor, len(e.outputs))
+	for _, v := range e.outputs {
+		out[e.names[v]] = p.vals[v].Clone()
+	}
+	return out
+}
+
+// Forward computes the outputs in training mode (BatchNormalization uses and updates
+// batch statistics, Dropout drops) and keeps the activations for Backward. The inputs
+// must stay unchanged until Backward returns. It returns ErrNotTraining unless the
+// executor was compiled WithTraining(true).
+func (e *Executor) Forward(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	if !e.cfg.training {
+		return nil, ErrNotTraining
+	}
+	e.last = nil
+	p, err := e.forward(ctx, inputs, true)
+	if err != nil {
+		return nil, err
+	}
+	e.last = p
+	return e.collect(p), nil
+}
+
+// Backward back-propagates gradOut (the loss gradient with respect to graph outputs,
+// keyed by output name; a missing output counts as zero) through the latest Forward and
+// fills Grads. It returns ErrNoForward without a preceding Forward.
+func (e *Executor) Backward(ctx context.Context, gradOut map[string]*tensor.Tensor) error {
+	if !e.cfg.training {
+		return ErrNotTraining
+	}
+	p := e.last
+	if p == nil {
+		return ErrNoForward
+	}
+	for _, g := range p.grads {
+		if g != nil {
+			clear(g.Data)
+		}
+	}
+	for name, g := range gradOut {
+		v, ok := e.index[name]
+		isOut := false
+		for _, o := range e.outputs {
+			isOut = isOut || o == v
+		}
+		if !ok || !isOut {
+			return fmt.Errorf("graph %q: backward: %q is not a graph output", e.g.Name, name)
+		}
+		if !tensor.SameShape(g.Shape, p.shapes[v]) || g.Len() != tensor.Size(g.Shape) {
+			return fmt.Errorf("graph %q: backward: gradient of %q has shape %v, want %v", e.g.Name, name, g.Shape, p.shapes[v])
+		}
+		if p.grads[v] != nil {
+			copy(p.grads[v].Data, g.Data)
+		}
+	}
+	r := &e.rs
+	*r = runState{training: true, threads: e.cfg.threads, rng: e.rng, ws: &e.ws}
+	for k := len(e.nodes) - 1; k >= 0; k-- {
+		if !e.nodes[k].backOK {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("graph %q: backward: %w", e.g.Name, err)
+		}
+		p.ops[k].backward(r, p.inT[k], p.outT[k], p.gOutT[k], p.gInT[k])
+	}
+	return nil
+}
+
+// Grads returns the gradient of every trainable parameter from the latest Backward,
+// keyed by parameter name. The tensors belong to the executor and are overwritten by
+// the next Backward. It is nil unless compiled WithTraining(true).
+func (e *Executor) Grads() map[string]*tensor.Tensor { return e.grads }
+
+// Graph returns the graph the executor runs.
+func (e *Executor) Graph() *Graph { return e.g }
