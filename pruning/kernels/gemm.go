@@ -92,7 +92,8 @@ func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
 // KernelName says which GEMM runs: a blas32.Use implementation, gonum's pure-Go sgemm,
 // or this package's packed micro-kernel (GOEXPERIMENT=simd builds on AVX2 CPUs).
 func KernelName() string {
-	if impl, builtin := blas32.Implementation().(gonum.Implementation); !builtin {
+	impl := blas32.Implementation()
+	if _, builtin := impl.(gonum.Implementation); !builtin {
 		return fmt.Sprintf("blas32.Use(%T)", impl)
 	}
 	if ownGemm() {
