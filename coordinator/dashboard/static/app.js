@@ -111,7 +111,7 @@ function deviceRows(devices, withClass) {
       h("td", {}, d.id),
       withClass ? h("td", {}, d.class || "—") : null,
       h("td", {}, badge(d.presence)),
-      h("td", {}, (d.profile.arch || "") + ", " + d.profile.cores + " cores" + (d.profile.threads ? ", " + d.profile.threads + " threads" : "") +
+      h("td", {}, (d.profile.arch || "") + ", " + d.profile.cores + (d.profile.cores === 1 ? " core" : " cores") + (d.profile.threads ? ", " + d.profile.threads + (d.profile.threads === 1 ? " thread" : " threads") : "") +
         (d.profile.cpuQuota ? ", quota " + d.profile.cpuQuota : "")),
       h("td", {}, d.installedVariant || h("span", { class: "muted" }, "none")),
       h("td", {}, r ? [r.kind + " ", r.ok ? h("span", { class: "ok" }, "ok") : h("span", { class: "bad" }, r.error || "failed"),
