@@ -87,6 +87,8 @@ func TestConvMatchesDefinition(t *testing.T) {
 		{name: "grouped", x: []int{2, 6, 6, 6}, w: []int{4, 3, 3, 3}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
 		{name: "depthwise", x: []int{10, 4, 5, 5}, w: []int{8, 1, 3, 3}, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 4},
 		{name: "batch 1 large (parallel unrolling)", x: []int{1, 8, 30, 30}, w: []int{4, 8, 3, 3}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
+		{name: "pure depthwise", x: []int{2, 3, 7, 6}, w: []int{3, 1, 3, 3}, bias: true, sh: 2, sw: 1, dh: 1, dw: 2, pt: 1, pl: 2, pb: 0, pr: 1, group: 3},
+		{name: "pure depthwise stride 2 pad 1", x: []int{1, 4, 8, 8}, w: []int{4, 1, 3, 3}, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 4},
 		{name: "pointwise", x: []int{2, 5, 4, 4}, w: []int{3, 5, 1, 1}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
 	}
 	for _, tt := range tests {

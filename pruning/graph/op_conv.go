@@ -91,10 +91,15 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	if !o.direct {
 		o.cols = r.ws.take(o.cols[:0], slotCols, nc, o.k*ohw)
 	}
+	depthwise := o.cg == 1 && o.mg == 1 && !sparse
 	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
 		for s := lo; s < hi; s++ {
 			for g := 0; g < o.group; g++ {
+				if depthwise {
+					o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
+					continue
+				}
 				xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
 				col := xs
 				if !o.direct {
@@ -129,6 +134,34 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 			}
 		}
 	})
+}
+
+// depthwise computes one channel of a depthwise convolution (one input channel, one
+// filter per group) directly: a GEMM with a single output row would not pay for its
+// unrolling.
+func (o *convOp) depthwise(img, w, y []float32) {
+	ww := &o.w
+	for oy := 0; oy < o.oh; oy++ {
+		row := y[oy*o.ow : (oy+1)*o.ow]
+		clear(row)
+		for ki := 0; ki < ww.kh; ki++ {
+			ih := oy*ww.sh - ww.pt + ki*ww.dh
+			if ih < 0 || ih >= o.h {
+				continue
+			}
+			src := img[ih*o.wd : (ih+1)*o.wd]
+			for kj := 0; kj < ww.kw; kj++ {
+				wv := w[ki*ww.kw+kj]
+				iw0 := -ww.pl + kj*ww.dw
+				// Output columns whose input column lies inside the image.
+				lo := max(0, (-iw0+ww.sw-1)/ww.sw)
+				hi := min(o.ow, (o.wd-iw0+ww.sw-1)/ww.sw)
+				for ox := lo; ox < hi; ox++ {
+					row[ox] += wv * src[iw0+ox*ww.sw]
+				}
+			}
+		}
+	}
 }
 
 func (o *convOp) setEpilogue(ep *epilogue) { o.ep = ep }
