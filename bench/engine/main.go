@@ -37,6 +37,7 @@ type config struct {
 	rounds           int
 	archs            []string
 	python, ortDir   string
+	ompWait          string
 	noTorch, noORT   bool
 	gemmOnly, sparse bool
 	root             string
@@ -51,6 +52,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.rounds, "rounds", 0, "interleaved rounds per cell (default 5, 2 with -quick)")
 	flag.StringVar(&archs, "models", strings.Join(models.Archs(), ","), "comma-separated architectures")
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "Python interpreter with torch")
+	flag.StringVar(&c.ompWait, "torch-omp-wait", "PASSIVE", "OMP_WAIT_POLICY for torch (PASSIVE, ACTIVE, or empty for libgomp's default); spinning OpenMP threads slowed torch 300× on a loaded 2-core machine")
 	flag.StringVar(&c.ortDir, "ort", "", "onnxruntime-node package folder (default $FLEETPRUNE_ORT_DIR or <repo>/.ort/node_modules/onnxruntime-node)")
 	flag.BoolVar(&c.noTorch, "no-torch", false, "skip PyTorch")
 	flag.BoolVar(&c.noORT, "no-ort", false, "skip ONNX Runtime")
@@ -62,6 +64,11 @@ func parseFlags() (config, error) {
 	}
 	if c.threads < 1 || c.threads > 256 {
 		return c, fmt.Errorf("bench: -threads %d: want 1..256", c.threads)
+	}
+	switch strings.ToUpper(c.ompWait) {
+	case "", "PASSIVE", "ACTIVE":
+	default:
+		return c, fmt.Errorf("bench: -torch-omp-wait %q: want PASSIVE, ACTIVE or empty", c.ompWait)
 	}
 	if c.sparsity < 0 || c.sparsity >= 1 {
 		return c, fmt.Errorf("bench: -sparsity %v: want 0 (off) or a fraction in (0, 1)", c.sparsity)

@@ -89,18 +89,22 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 
 	var torch, ort *peer
 	if !cfg.noTorch {
-		torch, err = startPeer(ctx, "torch", cfg.python, filepath.Join(cfg.root, "scripts", "bench_torch.py"), "--threads", fmt.Sprint(cfg.threads))
+		var env []string
+		if cfg.ompWait != "" {
+			env = append(env, "OMP_WAIT_POLICY="+strings.ToUpper(cfg.ompWait))
+		}
+		torch, err = startPeer(ctx, "torch", env, cfg.python, filepath.Join(cfg.root, "scripts", "bench_torch.py"), "--threads", fmt.Sprint(cfg.threads))
 		if err != nil {
 			fmt.Fprintf(w, "PyTorch column skipped: %v\n", err)
 		} else {
 			defer torch.close()
-			fmt.Fprintf(w, "torch %v, %v threads, BLAS %v\n", torch.hello["torch"], torch.hello["threads"], torch.hello["blas"])
+			fmt.Fprintf(w, "torch %v, %v threads, BLAS %v, OMP_WAIT_POLICY=%s\n", torch.hello["torch"], torch.hello["threads"], torch.hello["blas"], cfg.ompWait)
 		}
 	}
 	if !cfg.noORT {
 		dirORT, err := ortPackage(cfg)
 		if err == nil {
-			ort, err = startPeer(ctx, "onnxruntime", "node", filepath.Join(cfg.root, "scripts", "bench_ort.js"), "--ort", dirORT, "--threads", fmt.Sprint(cfg.threads))
+			ort, err = startPeer(ctx, "onnxruntime", nil, "node", filepath.Join(cfg.root, "scripts", "bench_ort.js"), "--ort", dirORT, "--threads", fmt.Sprint(cfg.threads))
 		}
 		if err != nil {
 			fmt.Fprintf(w, "ONNX Runtime column skipped: %v\n", err)

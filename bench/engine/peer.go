@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -30,9 +31,11 @@ type peerReply struct {
 	TimesNs []int64 `json:"times_ns"`
 }
 
-// startPeer starts the process and reads its ready line.
-func startPeer(ctx context.Context, name string, argv ...string) (*peer, error) {
+// startPeer starts the process, with env added to this process's environment, and
+// reads its ready line.
+func startPeer(ctx context.Context, name string, env []string, argv ...string) (*peer, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	in, err := cmd.StdinPipe()
