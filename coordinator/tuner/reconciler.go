@@ -156,9 +156,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 			}
 			return Result{RequeueAfter: r.cfg.Poll}, save(tuning.PhaseMeasuringBase, "probe cohort benchmarks the base model")
 		}
-		rec, done, err := r.collect(ctx, st, devices)
-		if err != nil || !done {
-			return Result{RequeueAfter: r.cfg.Poll}, err
+		rec, status, err := r.collect(ctx, st)
+		if err != nil {
+			return Result{}, err
+		}
+		switch status {
+		case collectWaiting:
+			return Result{RequeueAfter: r.cfg.Poll}, nil
+		case collectResent:
+			return Result{RequeueAfter: r.cfg.Poll}, save(st.Phase, fmt.Sprintf("measuring %s again (attempt %d)", st.Pending.VariantID, st.Pending.Attempt))
 		}
 		if rec == nil { // refused or failed everywhere
 			st.Verdict, st.FinishedAt = tuning.Infeasible, now
@@ -181,9 +187,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 
 	// A variant is out on the probe cohort: fold its measurements in.
 	if st.Pending != nil {
-		rec, done, err := r.collect(ctx, st, devices)
-		if err != nil || !done {
-			return Result{RequeueAfter: r.cfg.Poll}, err
+		rec, status, err := r.collect(ctx, st)
+		if err != nil {
+			return Result{}, err
+		}
+		switch status {
+		case collectWaiting:
+			return Result{RequeueAfter: r.cfg.Poll}, nil
+		case collectResent:
+			return Result{RequeueAfter: r.cfg.Poll}, save(st.Phase, fmt.Sprintf("measuring %s again (attempt %d)", st.Pending.VariantID, st.Pending.Attempt))
 		}
 		if rec == nil {
 			st.Verdict, st.FinishedAt = tuning.Infeasible, now
@@ -267,6 +279,24 @@ func (r *Reconciler) send(ctx context.Context, st *tuning.State, rec tuning.Reco
 	return nil
 }
 
+// collectStatus is where collecting a pending measurement stands.
+type collectStatus int
+
+const (
+	collectWaiting collectStatus = iota // reports still missing
+	collectResent                       // commands sent again; st.Pending changed
+	collectDone                         // measurement complete (or failed everywhere)
+)
+
+// MaxMeasureAttempts bounds how often one variant is measured: a measurement that
+// contradicts the others (slower than a larger model) is repeated once, since a
+// shared machine's hiccup must not steer the search.
+const MaxMeasureAttempts = 2
+
+// SuspectFactor is how much slower than a larger model a measurement must be to be
+// repeated.
+const SuspectFactor = 1.5
+
 // measured is a probe cohort's combined measurement of the pending model.
 type measured struct {
 	tuning.Record
@@ -278,7 +308,7 @@ type measured struct {
 // false while reports are missing and the timeout has not passed; after it, present
 // devices that did not report are sent the command again. A nil record with done
 // true means every report said the model failed (the reason is put in st.Reason).
-func (r *Reconciler) collect(ctx context.Context, st *tuning.State, present []string) (*measured, bool, error) {
+func (r *Reconciler) collect(ctx context.Context, st *tuning.State) (*measured, collectStatus, error) {
 	p := st.Pending
 	want := map[string]bool{}
 	for _, id := range p.Commands {
@@ -288,7 +318,7 @@ func (r *Reconciler) collect(ctx context.Context, st *tuning.State, present []st
 	for _, dev := range st.ProbeCohort {
 		rep, err := r.findReport(ctx, st.Class, dev, want)
 		if err != nil {
-			return nil, false, err
+			return nil, collectWaiting, err
 		}
 		if rep != nil {
 			got = append(got, rep)
@@ -296,12 +326,12 @@ func (r *Reconciler) collect(ctx context.Context, st *tuning.State, present []st
 	}
 	if len(got) < len(st.ProbeCohort) {
 		if time.Since(p.SentAt) < r.cfg.ReportTimeout {
-			return nil, false, nil
+			return nil, collectWaiting, nil
 		}
 		if len(got) == 0 {
 			// Nobody answered in time: ask the present cohort again.
 			r.cfg.Log.Warn("tuner: probe cohort silent; sending again", "class", st.Class, "variant", p.VariantID, "attempt", p.Attempt+1)
-			return nil, false, r.resend(ctx, st)
+			return nil, collectResent, r.resend(ctx, st)
 		}
 	}
 	var failures []string
@@ -326,7 +356,7 @@ func (r *Reconciler) collect(ctx context.Context, st *tuning.State, present []st
 	}
 	if ok == 0 {
 		st.Reason = fmt.Sprintf("%s failed on every probe device: %v", p.VariantID, failures)
-		return nil, true, nil
+		return nil, collectDone, nil
 	}
 	for n, d := range layerSum {
 		m.layers[n] = d / time.Duration(ok)
@@ -335,7 +365,20 @@ func (r *Reconciler) collect(ctx context.Context, st *tuning.State, present []st
 		m.AccuracyDrop = base.Accuracy - m.Accuracy
 	}
 	m.MeasuredAt = time.Now().UTC()
-	return m, true, nil
+	if p.Attempt < MaxMeasureAttempts {
+		known := append([]tuning.Record(nil), st.Trials...)
+		if st.Base != nil {
+			known = append(known, *st.Base)
+		}
+		for _, k := range known {
+			if k.Budget > m.Budget && k.P95 > 0 && float64(m.P95) > SuspectFactor*float64(k.P95) {
+				r.cfg.Log.Warn("tuner: measurement contradicts a larger model; measuring again",
+					"class", st.Class, "variant", p.VariantID, "p95", m.P95, "larger", k.VariantID, "larger_p95", k.P95)
+				return nil, collectResent, r.resend(ctx, st)
+			}
+		}
+	}
+	return m, collectDone, nil
 }
 
 func (r *Reconciler) resend(ctx context.Context, st *tuning.State) error {

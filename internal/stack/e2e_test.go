@@ -1,0 +1,328 @@
+package stack_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetprune/fleetprune/agent"
+	"github.com/fleetprune/fleetprune/coordinator"
+	"github.com/fleetprune/fleetprune/coordinator/rollouts"
+	"github.com/fleetprune/fleetprune/coordinator/tuner"
+	"github.com/fleetprune/fleetprune/coordinator/tuning"
+	"github.com/fleetprune/fleetprune/internal/stack"
+	"github.com/fleetprune/fleetprune/profiles"
+	"github.com/fleetprune/fleetprune/pruning/data"
+	"github.com/fleetprune/fleetprune/pruning/graph"
+	"github.com/fleetprune/fleetprune/pruning/models"
+	"github.com/fleetprune/fleetprune/pruning/onnx"
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+	"github.com/fleetprune/fleetprune/pruning/train"
+	"github.com/fleetprune/fleetprune/rollout"
+)
+
+func TestMain(m *testing.M) {
+	// Agents with a CPU quota benchmark in a worker process: this test binary.
+	agent.RunBenchWorkerIfRequested()
+	os.Exit(m.Run())
+}
+
+// baseModel trains a small LeNet-5 on part of MNIST and returns its ONNX bytes.
+func baseModel(t *testing.T) ([]byte, *graph.Graph) {
+	t.Helper()
+	ctx := context.Background()
+	trainSet, err := data.Load("mnist", "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := models.Build("lenet-5", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := trainSet.Subset("mnist/sub", data.Permutation(trainSet.Len(), 7)[:3000])
+	if _, err := train.Fit(ctx, g, sub, nil, train.Config{Epochs: 1, LR: 0.01, Optimizer: train.SGD, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := onnx.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, g
+}
+
+// measureP95 times g at batch 1 on one thread, as a one-thread agent would.
+func measureP95(t *testing.T, g *graph.Graph) time.Duration {
+	t.Helper()
+	ex, err := graph.Compile(g, graph.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.New(1, 1, 28, 28)}
+	var times []time.Duration
+	for i := 0; i < 220; i++ {
+		t0 := time.Now()
+		if _, err := ex.Run(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 20 {
+			times = append(times, time.Since(t0))
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)*95/100]
+}
+
+func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	gate := agent.NewBenchGate(1)
+	cc := coordinator.DefaultConfig()
+	cc.LeaseTTL = 2 * time.Second
+	cc.HeartbeatInterval = 500 * time.Millisecond
+	cc.StaleAfter = 3 * time.Second
+	cc.PresenceFlush = 200 * time.Millisecond
+	s, err := stack.Start(ctx, stack.Config{
+		Dir:         t.TempDir(),
+		EtcdNoFsync: true,
+		Coordinator: cc,
+		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 1500, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
+		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 150, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
+		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1},
+			WarmupRuns: 10, TimedRuns: 150, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
+		Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	var ns []*stack.Node
+	for i := 0; i < nodes; i++ {
+		addr := "-"
+		if i == 0 {
+			addr = "127.0.0.1:0"
+		}
+		n, err := s.StartNode(ctx, fmt.Sprintf("c%d", i+1), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, n)
+	}
+	sharedGate = gate
+	return s, ns
+}
+
+// sharedGate serializes benchmarks of all local agents and the coordinator's
+// fine-tuning, so that one does not steal the other's cores.
+var sharedGate *agent.BenchGate
+
+func applyFleet(t *testing.T, n *stack.Node, onnxBytes []byte, classes string) {
+	t.Helper()
+	ctx := context.Background()
+	var addr string
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" && time.Now().Before(deadline) {
+		addr = n.Coordinator.APIAddr()
+		time.Sleep(10 * time.Millisecond)
+	}
+	cl, err := coordinator.NewClient("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var art *coordinator.ArtifactResult
+	for time.Now().Before(deadline) {
+		if art, err = cl.UploadArtifact(ctx, onnxBytes); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("upload base model: %v", err)
+	}
+	doc := fmt.Sprintf(`models:
+  - name: lenet5
+    digest: %s
+    dataset: mnist
+    inputShape: [1, 28, 28]
+classes:
+%s`, art.SHA256, classes)
+	if _, err := cl.Apply(ctx, []byte(doc)); err != nil {
+		t.Fatalf("apply: %v\n%s", err, doc)
+	}
+}
+
+func startAgent(t *testing.T, s *stack.Stack, id string, labels map[string]string, opts ...agent.Option) *stack.Agent {
+	t.Helper()
+	all := append([]agent.Option{agent.WithLabels(labels), agent.WithThreads(1), agent.WithBenchGate(sharedGate),
+		agent.WithHeartbeatInterval(500 * time.Millisecond)}, opts...)
+	a, err := s.StartAgent(context.Background(), id, all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func tuningState(t *testing.T, s *stack.Stack, class string) *tuning.State {
+	t.Helper()
+	cli, err := s.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	st, _, err := tuner.LoadState(context.Background(), cli, class)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func waitVerdict(t *testing.T, s *stack.Stack, class string, timeout time.Duration) *tuning.State {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var st *tuning.State
+	for time.Now().Before(deadline) {
+		st = tuningState(t, s, class)
+		if st != nil && st.Phase == tuning.PhaseDone {
+			return st
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("class %s: no verdict within %v; state %+v", class, timeout, st)
+	return nil
+}
+
+func record(st *tuning.State, id string) *tuning.Record {
+	if st.Base != nil && st.Base.VariantID == id {
+		return st.Base
+	}
+	for i := range st.Trials {
+		if st.Trials[i].VariantID == id {
+			return &st.Trials[i]
+		}
+	}
+	return nil
+}
+
+// TestClosedLoopTwoClasses runs the whole loop on embedded etcd and NATS with local
+// agents: two classes of identical devices with a loose and a tight latency SLO.
+func TestClosedLoopTwoClasses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model and tunes two classes; run without -short")
+	}
+	onnxBytes, g := baseModel(t)
+	base := measureP95(t, g)
+	loose := time.Duration(float64(base) * 0.8)
+	tight := time.Duration(float64(base) * 0.5)
+	t.Logf("base p95 on one thread here: %v; slo loose %v, tight %v", base, loose, tight)
+
+	s, nodes := testStack(t, 1)
+	if _, err := s.WaitLeader(context.Background(), 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	applyFleet(t, nodes[0], onnxBytes, fmt.Sprintf(`  - name: loose
+    selector: "tier=loose"
+    baseModel: lenet5
+    channelMultiple: 2
+    slo: {p95Latency: %dus, maxAccuracyDrop: 15}
+  - name: tight
+    selector: "tier=tight"
+    baseModel: lenet5
+    channelMultiple: 2
+    slo: {p95Latency: %dus, maxAccuracyDrop: 15}
+`, loose.Microseconds(), tight.Microseconds()))
+	for _, id := range []string{"loose-a", "loose-b"} {
+		startAgent(t, s, id, map[string]string{"tier": "loose"})
+	}
+	for _, id := range []string{"tight-a", "tight-b"} {
+		startAgent(t, s, id, map[string]string{"tier": "tight"})
+	}
+
+	stLoose := waitVerdict(t, s, "loose", 6*time.Minute)
+	stTight := waitVerdict(t, s, "tight", 6*time.Minute)
+	for _, st := range []*tuning.State{stLoose, stTight} {
+		t.Logf("class %s: verdict %s (%s), accepted %s after %d variants", st.Class, st.Verdict, st.Reason, st.Accepted, len(st.Trials))
+		if st.Verdict != tuning.Met {
+			t.Fatalf("class %s: verdict %q: %s", st.Class, st.Verdict, st.Reason)
+		}
+	}
+	accLoose, accTight := record(stLoose, stLoose.Accepted), record(stTight, stTight.Accepted)
+	if accLoose == nil || accTight == nil {
+		t.Fatalf("accepted variants not among the records: %q, %q", stLoose.Accepted, stTight.Accepted)
+	}
+	if accTight.MACs >= accLoose.MACs {
+		t.Errorf("tight class got %d MACs, loose class %d: want the tighter class to get the smaller variant", accTight.MACs, accLoose.MACs)
+	}
+	if accLoose.P95 > loose {
+		t.Errorf("loose: accepted p95 %v > slo %v", accLoose.P95, loose)
+	}
+	if accTight.P95 > tight {
+		t.Errorf("tight: accepted p95 %v > slo %v", accTight.P95, tight)
+	}
+
+	// Both accepted variants roll out to every device of their class.
+	for _, c := range []struct {
+		class, variant string
+		devices        []string
+	}{{"loose", stLoose.Accepted, []string{"loose-a", "loose-b"}}, {"tight", stTight.Accepted, []string{"tight-a", "tight-b"}}} {
+		waitRollout(t, s, c.class, "ro-"+c.variant, rollout.StateSucceeded, 2*time.Minute)
+		waitInstalled(t, nodes[0], c.devices, c.variant, time.Minute)
+	}
+}
+
+func waitRollout(t *testing.T, s *stack.Stack, class, id string, want rollout.State, timeout time.Duration) rollout.Rollout {
+	t.Helper()
+	cli, err := s.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	store := rollout.NewStore(cli)
+	deadline := time.Now().Add(timeout)
+	var r rollout.Rollout
+	for time.Now().Before(deadline) {
+		r, _, err = store.Get(context.Background(), class, id)
+		if err == nil && r.State == want {
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("rollout %s/%s: state %q (%s) after %v, want %q; err %v", class, id, r.State, r.Message, timeout, want, err)
+	return r
+}
+
+func waitInstalled(t *testing.T, n *stack.Node, devices []string, variant string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got []string
+	for time.Now().Before(deadline) {
+		devs, err := n.Coordinator.Devices(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		ok := 0
+		for _, d := range devs {
+			for _, want := range devices {
+				if d.ID == want {
+					got = append(got, d.ID+"="+d.InstalledVariant)
+					if d.InstalledVariant == variant {
+						ok++
+					}
+				}
+			}
+		}
+		if ok == len(devices) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("devices %v do not all run %s after %v: %s", devices, variant, timeout, strings.Join(got, ", "))
+}
+
+var _ = bytes.NewReader
