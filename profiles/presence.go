@@ -22,6 +22,7 @@ const DefaultPresenceTTL = 15 * time.Second
 type Presence struct {
 	kv    clientv3.KV
 	lease clientv3.Lease
+	ka    *keepAliveStream
 	ttl   time.Duration
 
 	mu     sync.Mutex
@@ -35,13 +36,16 @@ type presenceValue struct {
 }
 
 // NewPresence returns a presence tracker on cli with leases of ttl (rounded up to
-// whole seconds; DefaultPresenceTTL if ttl <= 0).
+// whole seconds; DefaultPresenceTTL if ttl <= 0). Close it when done.
 func NewPresence(cli *clientv3.Client, ttl time.Duration) *Presence {
 	if ttl <= 0 {
 		ttl = DefaultPresenceTTL
 	}
-	return &Presence{kv: cli, lease: cli, ttl: ttl, leases: map[string]clientv3.LeaseID{}}
+	return &Presence{kv: cli, lease: cli, ka: newKeepAliveStream(cli), ttl: ttl, leases: map[string]clientv3.LeaseID{}}
 }
+
+// Close releases the stream that renews leases. Leases stay until they expire.
+func (p *Presence) Close() { p.ka.close() }
 
 // TTL returns the lease length.
 func (p *Presence) TTL() time.Duration { return p.ttl }
@@ -68,13 +72,13 @@ func (p *Presence) Touch(ctx context.Context, f Fence, id string) error {
 		}
 	}
 	if known {
-		_, err := p.lease.KeepAliveOnce(ctx, lease)
-		if err == nil {
+		ttl, err := p.ka.renew(ctx, lease)
+		if err != nil {
+			return fmt.Errorf("profiles: presence of %s: renew lease: %w", id, err)
+		}
+		if ttl > 0 {
 			p.remember(id, lease)
 			return nil
-		}
-		if !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return fmt.Errorf("profiles: presence of %s: renew lease: %w", id, err)
 		}
 		p.forget(id)
 	}

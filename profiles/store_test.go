@@ -343,6 +343,17 @@ func TestPresenceGoesStale(t *testing.T) {
 	if err := pr.Touch(ctx, fence, "bad id"); !errors.Is(err, profiles.ErrInvalid) {
 		t.Errorf("Touch with a bad id: error = %v, want ErrInvalid", err)
 	}
+	// A cancelled call fails and leaves the renewal stream usable.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := pr.Touch(cctx, fence, "dev-2"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Touch with a cancelled context: error = %v, want context.Canceled", err)
+	}
+	if err := pr.Touch(ctx, fence, "dev-2"); err != nil {
+		t.Errorf("Touch after a cancelled one: %v", err)
+	}
+	pr.Close()
+	standby.Close()
 }
 
 func TestStoreSurvivesEtcdRestart(t *testing.T) {
