@@ -118,6 +118,10 @@ func packA(transA bool, a []float32, lda, i0, p0, mc, kc, mr int, alpha float32,
 			}
 			continue
 		}
+		if h == 4 && mr == 4 {
+			packA4(a, lda, i0+ir, p0, kc, alpha, panel)
+			continue
+		}
 		for i := range h {
 			row := i0 + ir + i
 			src := a[row*lda+p0 : row*lda+p0+kc]
@@ -125,6 +129,29 @@ func packA(transA bool, a []float32, lda, i0, p0, mc, kc, mr int, alpha float32,
 				panel[p*mr+i] = alpha * v
 			}
 		}
+	}
+}
+
+// packA4 interleaves four rows of A (from row i, columns p0..p0+kc) into a 4-tall
+// panel. It is the common case of packA, written so that the compiler drops the bounds
+// checks: the generic loop cost three quarters of the micro-kernel's time on LeNet-5.
+func packA4(a []float32, lda, i, p0, kc int, alpha float32, panel []float32) {
+	r0 := a[i*lda+p0 : i*lda+p0+kc]
+	r1 := a[(i+1)*lda+p0 : (i+1)*lda+p0+kc]
+	r2 := a[(i+2)*lda+p0 : (i+2)*lda+p0+kc]
+	r3 := a[(i+3)*lda+p0 : (i+3)*lda+p0+kc]
+	r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+	panel = panel[:4*kc]
+	if alpha == 1 {
+		for p := range r0 {
+			d := panel[4*p : 4*p+4 : 4*p+4]
+			d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		}
+		return
+	}
+	for p := range r0 {
+		d := panel[4*p : 4*p+4 : 4*p+4]
+		d[0], d[1], d[2], d[3] = alpha*r0[p], alpha*r1[p], alpha*r2[p], alpha*r3[p]
 	}
 }
 
