@@ -399,3 +399,31 @@ func TestFusedEpilogues(t *testing.T) {
 	got, _ = fused.Run(context.Background(), in)
 	closeTo(t, got["y"].Data, want["y"].Data, 1e-5)
 }
+
+func TestRunInvalidatesPendingBackward(t *testing.T) {
+	ex, err := Compile(mlp(), WithTraining(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{"x": tensor.New(2, 4)}
+	out, err := ex.Forward(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(2, 4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Backward(context.Background(), out); err != ErrNoForward {
+		t.Errorf("Backward after a same-shape Run: got %v, want ErrNoForward", err)
+	}
+	if _, err := ex.Forward(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	// A Run at another batch size uses another plan and leaves the Forward intact.
+	if _, err := ex.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(3, 4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Backward(context.Background(), out); err != nil {
+		t.Errorf("Backward after another-shape Run: %v", err)
+	}
+}

@@ -25,7 +25,7 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 	for k := range e.nodes {
 		if k&15 == 15 {
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("graph %q: run: %w", e.g.Name, err)
+				return p, fmt.Errorf("graph %q: run: %w", e.g.Name, err)
 			}
 		}
 		if _, folded := e.constants[e.nodes[k].out[0]]; folded {
@@ -56,8 +56,14 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 // statistics, Dropout is the identity). Inputs are keyed by graph input name; dimension
 // 0 is the batch and may take any size, the others must match the graph. The returned
 // tensors are fresh copies owned by the caller.
+//
+// On an executor compiled WithTraining, a Run with the input shapes of the latest
+// Forward reuses its activations, so a following Backward returns ErrNoForward.
 func (e *Executor) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	p, err := e.forward(ctx, inputs, false)
+	if p != nil && p == e.last {
+		e.last = nil
+	}
 	if err != nil {
 		return nil, err
 	}
