@@ -46,6 +46,13 @@ func (d Device) Validate(path string) error {
 			e.add(join(path, "class"), 0, "%v", err)
 		}
 	}
+	for _, f := range []struct{ name, value string }{
+		{"installedVariant", d.InstalledVariant}, {"previousVariant", d.PreviousVariant}, {"agentVersion", d.AgentVersion},
+	} {
+		if len(f.value) > 128 {
+			e.add(join(path, f.name), 0, "is %d bytes long, at most 128 allowed", len(f.value))
+		}
+	}
 	d.Profile.validate(&e, join(path, "profile"))
 	return e.err()
 }

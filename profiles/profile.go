@@ -95,8 +95,28 @@ func (p HardwareProfile) validate(e *errs, path string) {
 	if p.CPUQuota < 0 || p.CPUQuota != p.CPUQuota || p.CPUQuota > 1<<16 {
 		e.add(join(path, "cpuQuota"), 0, "must be between 0 (none) and 65536 cores, got %v", p.CPUQuota)
 	}
-	if len(p.SIMDFlags) > 256 {
-		e.add(join(path, "simdFlags"), 0, "at most 256 flags, got %d", len(p.SIMDFlags))
+	for _, f := range []struct {
+		name  string
+		value string
+		max   int
+	}{{"arch", p.Arch, 32}, {"cpuModel", p.CPUModel, 256}, {"os", p.OS, 64}, {"hostname", p.Hostname, 256}} {
+		if len(f.value) > f.max {
+			e.add(join(path, f.name), 0, "is %d bytes long, at most %d allowed", len(f.value), f.max)
+		}
+	}
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"simdFlags", p.SIMDFlags}, {"runtimes", p.Runtimes}} {
+		if len(l.list) > 256 {
+			e.add(join(path, l.name), 0, "at most 256 entries, got %d", len(l.list))
+			continue
+		}
+		for i, v := range l.list {
+			if v == "" || len(v) > 64 {
+				e.add(index(join(path, l.name), i), 0, "must be 1 to 64 bytes long, got %d", len(v))
+			}
+		}
 	}
 	if len(p.Labels) > 64 {
 		e.add(join(path, "labels"), 0, "at most 64 labels, got %d", len(p.Labels))

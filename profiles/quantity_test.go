@@ -2,6 +2,8 @@ package profiles
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -88,5 +90,31 @@ func TestValidateName(t *testing.T) {
 	}
 	if got := SanitizeName("..."); got != "" {
 		t.Errorf("SanitizeName(...) = %q, want empty", got)
+	}
+}
+
+func TestHardwareProfileValidate(t *testing.T) {
+	good := HardwareProfile{Arch: "amd64", Cores: 2, SIMDFlags: []string{"avx2"}, Labels: map[string]string{"site": "lab"}}
+	if err := good.Validate("profile"); err != nil {
+		t.Fatalf("Validate(good) = %v", err)
+	}
+	bad := HardwareProfile{Cores: 0, Threads: -1, CPUQuota: -1, SIMDFlags: []string{""}, CPUModel: string(make([]byte, 300)),
+		Labels: map[string]string{"bad key": "v", "ok": "white space"}}
+	err := bad.Validate("profile")
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("Validate(bad) = %v, want an ErrorList", err)
+	}
+	want := []string{"profile.arch", "profile.cores", "profile.threads", "profile.cpuQuota", "profile.cpuModel", "profile.simdFlags[0]", "profile.labels.bad key", "profile.labels.ok"}
+	if got := list.Fields(); !slices.Equal(got, want) {
+		t.Errorf("fields = %q, want %q", got, want)
+	}
+	// Round trip through the wire message.
+	back := ProfileFromProto(good.Proto())
+	if back.Arch != good.Arch || back.Cores != good.Cores || !slices.Equal(back.SIMDFlags, good.SIMDFlags) || back.Labels["site"] != "lab" {
+		t.Errorf("proto round trip = %+v, want %+v", back, good)
+	}
+	if z := ProfileFromProto(nil); z.Arch != "" || z.Cores != 0 {
+		t.Errorf("ProfileFromProto(nil) = %+v", z)
 	}
 }

@@ -165,7 +165,8 @@ func NewStore(kv clientv3.KV) *Store {
 }
 
 // ApplyFleet stores every class and model of f in one fenced transaction: all or
-// nothing. A class's baseModel must be in f or already stored. It returns an
+// nothing. A class's baseModel must be in f or already stored. Classes and models
+// already stored but absent from f stay (delete them one by one). It returns an
 // ErrorList (ErrInvalid) naming every problem, ErrNotLeader when the fence fails.
 func (s *Store) ApplyFleet(ctx context.Context, f Fence, fleet *Fleet) error {
 	if err := fleet.Validate(); err != nil {
