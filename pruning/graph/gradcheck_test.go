@@ -94,6 +94,8 @@ func gradCases() []gradCase {
 		{name: "Identity", op: "Identity", inputs: []*tensor.Tensor{randT(r, 2, 3)}},
 		{name: "Add same", op: "Add", inputs: []*tensor.Tensor{randT(r, 2, 3), randT(r, 2, 3)}},
 		{name: "Add broadcast bias", op: "Add", inputs: []*tensor.Tensor{randT(r, 2, 3, 2, 2), randT(r, 3, 1, 1)}},
+		{name: "Sub same", op: "Sub", inputs: []*tensor.Tensor{randT(r, 2, 3), randT(r, 2, 3)}},
+		{name: "Mul same", op: "Mul", inputs: []*tensor.Tensor{randT(r, 2, 3), randT(r, 2, 3)}},
 		{name: "Sub broadcast both", op: "Sub", inputs: []*tensor.Tensor{randT(r, 2, 1, 3), randT(r, 4, 1)}},
 		{name: "Mul broadcast", op: "Mul", inputs: []*tensor.Tensor{randT(r, 2, 3, 4), randT(r, 4)}},
 		{name: "Mul scalar", op: "Mul", inputs: []*tensor.Tensor{randT(r, 2, 3), tensor.FromData([]float32{1.5})}},

@@ -37,22 +37,28 @@ func init() {
 type reluOp struct{}
 
 func (reluOp) infer(in [][]int) ([][]int, error) { return sameShape(in) }
-func (reluOp) forward(_ *runState, in, out []*tensor.Tensor) {
+func (reluOp) forward(r *runState, in, out []*tensor.Tensor) {
 	x, y := in[0].Data, out[0].Data[:len(in[0].Data)]
-	for i, v := range x {
-		y[i] = max(v, 0)
-	}
+	parallelRange(r.threads, len(x), func(lo, hi int) {
+		y := y[lo:hi]
+		for i, v := range x[lo:hi] {
+			y[i] = max(v, 0)
+		}
+	})
 }
-func (reluOp) backward(_ *runState, _, out, gOut, gIn []*tensor.Tensor) {
+func (reluOp) backward(r *runState, _, out, gOut, gIn []*tensor.Tensor) {
 	if gIn[0] == nil {
 		return
 	}
 	y, gy, gx := out[0].Data, gOut[0].Data, gIn[0].Data
-	for i, v := range y {
-		if v > 0 {
-			gx[i] += gy[i]
+	parallelRange(r.threads, len(y), func(lo, hi int) {
+		gy, gx := gy[lo:hi], gx[lo:hi]
+		for i, v := range y[lo:hi] {
+			if v > 0 {
+				gx[i] += gy[i]
+			}
 		}
-	}
+	})
 }
 
 type leakyReluOp struct{ alpha float32 }

@@ -101,27 +101,30 @@ func (o *binaryOp) each(fn func(oi, ai, bi, n, as, bs int)) {
 	}
 }
 
-func (o *binaryOp) forward(_ *runState, in, out []*tensor.Tensor) {
+func (o *binaryOp) forward(r *runState, in, out []*tensor.Tensor) {
 	a, b, y := in[0].Data, in[1].Data, out[0].Data
 	if o.same {
-		switch o.kind {
-		case binAdd:
-			for i := range y {
-				y[i] = a[i] + b[i]
+		parallelRange(r.threads, len(y), func(lo, hi int) {
+			a, b, y := a[lo:hi], b[lo:hi], y[lo:hi]
+			switch o.kind {
+			case binAdd:
+				for i := range y {
+					y[i] = a[i] + b[i]
+				}
+			case binSub:
+				for i := range y {
+					y[i] = a[i] - b[i]
+				}
+			case binMul:
+				for i := range y {
+					y[i] = a[i] * b[i]
+				}
+			case binDiv:
+				for i := range y {
+					y[i] = a[i] / b[i]
+				}
 			}
-		case binSub:
-			for i := range y {
-				y[i] = a[i] - b[i]
-			}
-		case binMul:
-			for i := range y {
-				y[i] = a[i] * b[i]
-			}
-		case binDiv:
-			for i := range y {
-				y[i] = a[i] / b[i]
-			}
-		}
+		})
 		return
 	}
 	o.each(func(oi, ai, bi, n, as, bs int) {
@@ -143,7 +146,7 @@ func (o *binaryOp) forward(_ *runState, in, out []*tensor.Tensor) {
 	})
 }
 
-func (o *binaryOp) backward(_ *runState, in, _, gOut, gIn []*tensor.Tensor) {
+func (o *binaryOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	a, b, gy := in[0].Data, in[1].Data, gOut[0].Data
 	var ga, gb []float32
 	if gIn[0] != nil {
@@ -151,6 +154,25 @@ func (o *binaryOp) backward(_ *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	}
 	if gIn[1] != nil {
 		gb = gIn[1].Data
+	}
+	if o.same && (o.kind == binAdd || o.kind == binSub) {
+		// The residual connection's backward: pass the gradient straight through.
+		parallelRange(r.threads, len(gy), func(lo, hi int) {
+			if ga != nil {
+				accumulate(ga[lo:hi], gy[lo:hi])
+			}
+			if gb != nil {
+				g := gb[lo:hi]
+				if o.kind == binAdd {
+					accumulate(g, gy[lo:hi])
+					return
+				}
+				for i, v := range gy[lo:hi] {
+					g[i] -= v
+				}
+			}
+		})
+		return
 	}
 	o.each(func(oi, ai, bi, n, as, bs int) {
 		for k := 0; k < n; k++ {

@@ -27,3 +27,19 @@ func parallelFor(threads, n int, fn func(i int)) {
 	}
 	wg.Wait()
 }
+
+// minParallelElems is the element count from which an element-wise pass is split
+// across threads: below it the goroutine handoff costs more than the memory pass.
+const minParallelElems = 64 << 10
+
+// parallelRange calls fn on contiguous sub-ranges of [0, n), one per thread when n is
+// at least minParallelElems, else fn(0, n) on the caller.
+func parallelRange(threads, n int, fn func(lo, hi int)) {
+	if threads <= 1 || n < minParallelElems {
+		fn(0, n)
+		return
+	}
+	parallelFor(threads, threads, func(i int) {
+		fn(i*n/threads, (i+1)*n/threads)
+	})
+}
