@@ -63,11 +63,20 @@ func (c *Coordinator) registerDevice(ctx context.Context, f profiles.Fence, req 
 	class := place(c.classes.get(), prof)
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	for range 3 {
+	// Most registrations are of new devices: try to create the record first, one
+	// round trip; a device that registers again costs a read and a compare-and-put.
+	var (
+		old profiles.Device
+		rev int64
+	)
+	for attempt := range 4 {
 		now := time.Now().UTC()
-		old, rev, err := c.store.Devices.GetWithRev(ctx, req.GetDeviceId())
-		if err != nil && !errors.Is(err, profiles.ErrNotFound) {
-			return "", err
+		if attempt > 0 {
+			var err error
+			old, rev, err = c.store.Devices.GetWithRev(ctx, req.GetDeviceId())
+			if err != nil && !errors.Is(err, profiles.ErrNotFound) {
+				return "", err
+			}
 		}
 		d := profiles.Device{
 			ID: req.GetDeviceId(), Profile: prof, Class: class,
@@ -77,7 +86,7 @@ func (c *Coordinator) registerDevice(ctx context.Context, f profiles.Fence, req 
 		if rev != 0 {
 			d.RegisteredAt, d.PreviousVariant, d.LastReport = old.RegisteredAt, old.PreviousVariant, old.LastReport
 		}
-		err = c.store.Devices.PutIfRev(ctx, f, d, rev)
+		err := c.store.Devices.PutIfRev(ctx, f, d, rev)
 		switch {
 		case errors.Is(err, profiles.ErrInvalid):
 			return "", fmt.Errorf("%w: %v", errRejected, err)

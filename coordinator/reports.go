@@ -33,8 +33,15 @@ const (
 // leads. It is profiles.ErrNotLeader, so errors.Is holds for either.
 var ErrNotLeader = profiles.ErrNotLeader
 
-// ingestReports pulls reports from the durable consumer and applies each to etcd in
-// a fenced transaction before acking it, until ctx ends or leadership is lost.
+// maxReportsPerTxn bounds the reports applied in one transaction: each takes two
+// compares and three puts, within etcd's default limit of 128 operations per list.
+const maxReportsPerTxn = 40
+
+// ingestReports pulls reports from the durable consumer and applies them to etcd in
+// fenced transactions before acking them, until ctx ends or leadership is lost.
+// Reports that are already waiting are applied together, up to maxReportsPerTxn in
+// one transaction, so ingestion keeps up with a large fleet; a lone report is applied
+// at once.
 func (c *Coordinator) ingestReports(ctx context.Context, f profiles.Fence, cons jetstream.Consumer) error {
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -48,32 +55,135 @@ func (c *Coordinator) ingestReports(ctx context.Context, f profiles.Fence, cons 
 			sleepCtx(ctx, 200*time.Millisecond)
 			continue
 		}
-		for msg := range batch.Messages() {
-			if err := c.handleReport(ctx, f, msg); err != nil {
-				cancel()
-				return err
-			}
+		err = c.drain(ctx, f, batch.Messages())
+		cancel()
+		if err != nil {
+			return err
 		}
 		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			c.log.Warn("report batch", "err", err)
 		}
-		cancel()
 	}
 	return ctx.Err()
 }
 
-// handleReport decodes, checks and applies one report, then acks, terms or naks it.
-// It returns ErrNotLeader when the fence refused the write and ctx's error when ctx
-// ended; the message is then left unacked or nakked so the next leader gets it.
-func (c *Coordinator) handleReport(ctx context.Context, f profiles.Fence, msg jetstream.Msg) error {
+// drain applies the messages of msgs in groups of those already arrived.
+func (c *Coordinator) drain(ctx context.Context, f profiles.Fence, msgs <-chan jetstream.Msg) error {
+	var pending []jetstream.Msg
+	for {
+		var (
+			m  jetstream.Msg
+			ok bool
+		)
+		if len(pending) == 0 {
+			m, ok = <-msgs
+		} else {
+			select {
+			case m, ok = <-msgs:
+			default:
+				if err := c.applyGroup(ctx, f, pending); err != nil {
+					return err
+				}
+				pending = pending[:0]
+				continue
+			}
+		}
+		if !ok {
+			if len(pending) > 0 {
+				return c.applyGroup(ctx, f, pending)
+			}
+			return nil
+		}
+		pending = append(pending, m)
+	}
+}
+
+// reportMsg is a decoded report with its message.
+type reportMsg struct {
+	msg jetstream.Msg
+	r   *fpv1.Report
+}
+
+// applyGroup decodes msgs, terms the malformed ones and applies the rest in
+// transactions of distinct devices: the first report of each device in the group,
+// then the second, and so on, keeping each device's reports in order. A transaction
+// that fails (a duplicate, an unregistered device, a lost fence) is retried report by
+// report, which sorts out each report's fate.
+func (c *Coordinator) applyGroup(ctx context.Context, f profiles.Fence, msgs []jetstream.Msg) error {
+	var rounds [][]reportMsg
+	nth := map[string]int{}
+	for _, m := range msgs {
+		r, ok := c.decodeMsg(m)
+		if !ok {
+			continue
+		}
+		i := nth[r.GetDeviceId()]
+		nth[r.GetDeviceId()] = i + 1
+		if i == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[i] = append(rounds[i], reportMsg{msg: m, r: r})
+	}
+	for _, round := range rounds {
+		for len(round) > 0 {
+			n := min(len(round), maxReportsPerTxn)
+			if err := c.applyChunk(ctx, f, round[:n]); err != nil {
+				return err
+			}
+			round = round[n:]
+		}
+	}
+	return nil
+}
+
+// applyChunk applies reports of distinct devices in one fenced transaction, or one
+// by one when that transaction does not succeed as a whole.
+func (c *Coordinator) applyChunk(ctx context.Context, f profiles.Fence, chunk []reportMsg) error {
+	if len(chunk) > 1 {
+		cmps := []clientv3.Cmp{f.Cmp()}
+		var ops []clientv3.Op
+		for _, rm := range chunk {
+			cs, puts, err := reportOps(rm.r)
+			if err != nil {
+				cmps = nil
+				break
+			}
+			cmps = append(cmps, cs...)
+			ops = append(ops, puts...)
+		}
+		if cmps != nil {
+			cctx, cancel := c.callCtx(ctx)
+			resp, err := c.etcd.Txn(cctx).If(cmps...).Then(ops...).Commit()
+			cancel()
+			if err == nil && resp.Succeeded {
+				for _, rm := range chunk {
+					c.applied(rm)
+				}
+				c.log.Debug("reports applied together", "reports", len(chunk))
+				return nil
+			}
+			c.log.Debug("reports applied one by one", "reports", len(chunk), "err", err)
+		}
+	}
+	for _, rm := range chunk {
+		if err := c.applyOne(ctx, f, rm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeMsg decodes a report message; a malformed one is termed (never redelivered)
+// and counted, and ok is false.
+func (c *Coordinator) decodeMsg(msg jetstream.Msg) (r *fpv1.Report, ok bool) {
 	r, err := c.decodeReport(msg.Subject(), msg.Data())
 	if err != nil {
 		c.metrics.reports.WithLabelValues("rejected").Inc()
 		c.log.Warn("report rejected", "subject", truncate(msg.Subject(), 128), "reason", err)
 		if terr := msg.TermWithReason(truncate(err.Error(), 200)); terr != nil {
-			c.log.Warn("reporf profiles.Fence", "err", terr)
+			c.log.Warn("report term", "err", terr)
 		}
-		return nil
+		return nil, false
 	}
 	if r.GetSeq() == 0 {
 		// No agent sequence: the stream sequence identifies the message across
@@ -81,10 +191,31 @@ func (c *Coordinator) handleReport(ctx context.Context, f profiles.Fence, msg je
 		md, err := msg.Metadata()
 		if err != nil {
 			c.metrics.reports.WithLabelValues("error").Inc()
-			return nil
+			_ = msg.NakWithDelay(time.Second)
+			return nil, false
 		}
 		r.Seq = md.Sequence.Stream
 	}
+	return r, true
+}
+
+// applied acks an applied report and tells the report hook.
+func (c *Coordinator) applied(rm reportMsg) {
+	if err := rm.msg.Ack(); err != nil {
+		// Not fatal: the report is applied, a redelivery will be seen as a duplicate.
+		c.log.Warn("report ack", "err", err)
+	}
+	c.metrics.reports.WithLabelValues("applied").Inc()
+	if c.opts.onReport != nil {
+		c.opts.onReport(rm.r)
+	}
+}
+
+// applyOne applies one report and acks, terms or naks it. It returns ErrNotLeader
+// when the fence refused the write and ctx's error when ctx ended; the message is
+// then left unacked or nakked so the next leader gets it.
+func (c *Coordinator) applyOne(ctx context.Context, f profiles.Fence, rm reportMsg) error {
+	r, msg := rm.r, rm.msg
 	out, err := c.applyReport(ctx, f, r)
 	switch {
 	case errors.Is(err, ErrNotLeader):
@@ -104,18 +235,14 @@ func (c *Coordinator) handleReport(ctx context.Context, f profiles.Fence, msg je
 		_ = msg.NakWithDelay(time.Second)
 		return nil
 	}
-	if err := msg.Ack(); err != nil {
-		// Not fatal: the report is applied, a redelivery will be seen as a duplicate.
-		c.log.Warn("report ack", "err", err)
-	}
 	if out == reportDuplicate {
+		if err := msg.Ack(); err != nil {
+			c.log.Warn("report ack", "err", err)
+		}
 		c.metrics.reports.WithLabelValues("duplicate").Inc()
 		return nil
 	}
-	c.metrics.reports.WithLabelValues("applied").Inc()
-	if c.opts.onReport != nil {
-		c.opts.onReport(r)
-	}
+	c.applied(rm)
 	return nil
 }
 
@@ -177,26 +304,41 @@ func validateReport(r *fpv1.Report, class, device string) error {
 	return nil
 }
 
-// applyReport stores r in one fenced transaction: the report under its (device, seq)
-// key, the device's last report and last applied seq. The transaction only applies
-// while this coordinator leads, the device is registered and the report key is new,
-// so a report redelivered after a failover is recognised and not applied twice.
-func (c *Coordinator) applyReport(ctx context.Context, f profiles.Fence, r *fpv1.Report) (reportOutcome, error) {
+// reportOps returns the conditions and puts that apply r: the report under its
+// (device, seq) key, the device's last report and last applied seq, only if the
+// device is registered and the report key is new, so that a report redelivered after
+// a failover is recognised and not applied twice.
+func reportOps(r *fpv1.Report) ([]clientv3.Cmp, []clientv3.Op, error) {
 	b, err := proto.Marshal(r)
 	if err != nil {
-		return 0, fmt.Errorf("report: encode: %w", err)
+		return nil, nil, fmt.Errorf("report: encode: %w", err)
 	}
 	rk := reportKey(r.GetClass(), r.GetDeviceId(), r.GetSeq())
-	dk := profiles.DevicePrefix + r.GetDeviceId()
+	dk := profiles.DeviceKey(r.GetDeviceId())
+	return []clientv3.Cmp{
+			clientv3.Compare(clientv3.CreateRevision(dk), ">", 0),
+			clientv3.Compare(clientv3.CreateRevision(rk), "=", 0),
+		}, []clientv3.Op{
+			clientv3.OpPut(rk, string(b)),
+			clientv3.OpPut(lastReportPrefix+r.GetDeviceId(), string(b)),
+			clientv3.OpPut(reportSeqPrefix+r.GetDeviceId(), seqValue(r.GetSeq())),
+		}, nil
+}
+
+// applyReport stores r in one fenced transaction (see reportOps). It tells a
+// duplicate from an unregistered device (errRejected) and a lost fence
+// (ErrNotLeader).
+func (c *Coordinator) applyReport(ctx context.Context, f profiles.Fence, r *fpv1.Report) (reportOutcome, error) {
+	cmps, ops, err := reportOps(r)
+	if err != nil {
+		return 0, err
+	}
+	dk := profiles.DeviceKey(r.GetDeviceId())
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	resp, err := c.etcd.Txn(ctx).
-		If(f.Cmp(),
-			clientv3.Compare(clientv3.CreateRevision(dk), ">", 0),
-			clientv3.Compare(clientv3.CreateRevision(rk), "=", 0)).
-		Then(clientv3.OpPut(rk, string(b)),
-			clientv3.OpPut(lastReportPrefix+r.GetDeviceId(), string(b)),
-			clientv3.OpPut(reportSeqPrefix+r.GetDeviceId(), seqValue(r.GetSeq()))).
+		If(append([]clientv3.Cmp{f.Cmp()}, cmps...)...).
+		Then(ops...).
 		Else(clientv3.OpGet(f.Key, clientv3.WithKeysOnly()),
 			clientv3.OpGet(dk, clientv3.WithKeysOnly())).
 		Commit()
