@@ -35,9 +35,10 @@ func MaxThreads() int {
 var activeCalls atomic.Int32
 
 // minParallelWork is the number of multiply-adds below which a kernel stays on the
-// calling goroutine: starting and joining a goroutine costs about a microsecond, which
-// is the time of ~30K multiply-adds on one core.
-const minParallelWork = 64 << 10
+// calling goroutine, and half of it the least work worth handing to one more
+// goroutine: waking a parked worker costs several microseconds (more on a loaded
+// machine), the time of ~100K multiply-adds in the AVX2 kernel.
+const minParallelWork = 256 << 10
 
 // parallelFor splits [0, n) into contiguous chunks, each a multiple of grain (except
 // the last), and runs fn on them using up to MaxThreads goroutines, the caller's
