@@ -107,6 +107,10 @@ func packA(transA bool, a []float32, lda, i0, p0, mc, kc, mr int, alpha float32,
 		if h < mr {
 			clear(panel)
 		}
+		if transA && h == 4 && mr == 4 {
+			packA4T(a, lda, i0+ir, p0, kc, alpha, panel)
+			continue
+		}
 		if transA {
 			// op(A) = Aᵀ: the mr values of one k step are contiguous in A's row p.
 			for p := range kc {
@@ -177,5 +181,16 @@ func packB(transB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32)
 			src := b[(p0+p)*ldb+j0+jr : (p0+p)*ldb+j0+jr+w]
 			copy(panel[p*nr:p*nr+w], src)
 		}
+	}
+}
+
+// packA4T is packA4 for op(A) = Aᵀ: the four values of one k step are contiguous in
+// row p0+p of A, starting at column i.
+func packA4T(a []float32, lda, i, p0, kc int, alpha float32, panel []float32) {
+	panel = panel[:4*kc]
+	for p := range kc {
+		src := a[(p0+p)*lda+i : (p0+p)*lda+i+4 : (p0+p)*lda+i+4]
+		d := panel[4*p : 4*p+4 : 4*p+4]
+		d[0], d[1], d[2], d[3] = alpha*src[0], alpha*src[1], alpha*src[2], alpha*src[3]
 	}
 }
