@@ -39,6 +39,7 @@ type config struct {
 	python, ortDir   string
 	ompWait          string
 	noTorch, noORT   bool
+	train            bool
 	gemmOnly, sparse bool
 	root             string
 }
@@ -54,6 +55,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "Python interpreter with torch")
 	flag.StringVar(&c.ompWait, "torch-omp-wait", "PASSIVE", "OMP_WAIT_POLICY for torch (PASSIVE, ACTIVE, or empty for libgomp's default); spinning OpenMP threads slowed torch 300× on a loaded 2-core machine")
 	flag.StringVar(&c.ortDir, "ort", "", "onnxruntime-node package folder (default $FLEETPRUNE_ORT_DIR or <repo>/.ort/node_modules/onnxruntime-node)")
+	flag.BoolVar(&c.train, "train", true, "measure training steps (false: inference only)")
 	flag.BoolVar(&c.noTorch, "no-torch", false, "skip PyTorch")
 	flag.BoolVar(&c.noORT, "no-ort", false, "skip ONNX Runtime")
 	flag.BoolVar(&c.gemmOnly, "gemm", false, "benchmark the GEMM kernels alone against gonum's sgemm and exit")

@@ -121,7 +121,7 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 	}
 	var cells []cell
 	for _, r := range rows {
-		if r.train {
+		if r.train && cfg.train {
 			cells = append(cells, cell{r, true, 64})
 		}
 		cells = append(cells, cell{r, false, 1}, cell{r, false, 64})
