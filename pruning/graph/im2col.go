@@ -3,41 +3,41 @@ package graph
 // im2col unrolls the c×h×w image x into col, a (c·kh·kw)×(oh·ow) matrix whose column j
 // holds the input patch under output position j (zeros in the padding).
 func im2col(x []float32, c, h, wd int, w *window, oh, ow int, col []float32) {
+	// Window fields in locals: the compiler cannot keep them in registers across the
+	// stores into col when they are read through w.
+	kh, kw, sh, sw, dh, dw, pt, pl := w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl
 	ohw := oh * ow
 	for ch := 0; ch < c; ch++ {
 		img := x[ch*h*wd : (ch+1)*h*wd]
-		for ki := 0; ki < w.kh; ki++ {
-			for kj := 0; kj < w.kw; kj++ {
-				row := col[((ch*w.kh+ki)*w.kw+kj)*ohw:][:ohw]
-				for y := 0; y < oh; y++ {
+		for ki := 0; ki < kh; ki++ {
+			// Output rows whose input row lies inside the image.
+			off := ki*dh - pt
+			ylo := min(oh, max(0, (-off+sh-1)/sh))
+			yhi := max(ylo, min(oh, (h-off+sh-1)/sh))
+			for kj := 0; kj < kw; kj++ {
+				row := col[((ch*kh+ki)*kw+kj)*ohw:][:ohw]
+				clear(row[:ylo*ow])
+				clear(row[yhi*ow:])
+				iw0 := kj*dw - pl
+				// Output columns whose input column lies inside the image.
+				lo := min(ow, max(0, (-iw0+sw-1)/sw))
+				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
+				for y := ylo; y < yhi; y++ {
 					dst := row[y*ow : (y+1)*ow]
-					ih := y*w.sh - w.pt + ki*w.dh
-					if ih < 0 || ih >= h {
-						clear(dst)
-						continue
+					src := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
+					for x := 0; x < lo; x++ {
+						dst[x] = 0
 					}
-					src := img[ih*wd : (ih+1)*wd]
-					iw0 := -w.pl + kj*w.dw
-					if w.sw == 1 {
-						// Contiguous run: zero the edges, copy the middle.
-						lo := max(0, -iw0)
-						hi := min(ow, wd-iw0)
-						if hi <= lo {
-							clear(dst)
-							continue
-						}
-						clear(dst[:lo])
+					if sw == 1 {
 						copy(dst[lo:hi], src[iw0+lo:iw0+hi])
-						clear(dst[hi:])
-						continue
-					}
-					for x := range dst {
-						iw := iw0 + x*w.sw
-						if iw >= 0 && iw < wd {
-							dst[x] = src[iw]
-						} else {
-							dst[x] = 0
+					} else {
+						mid := dst[lo:hi]
+						for x := range mid {
+							mid[x] = src[iw0+(lo+x)*sw]
 						}
+					}
+					for x := hi; x < ow; x++ {
+						dst[x] = 0
 					}
 				}
 			}
