@@ -254,6 +254,11 @@ func classView(cl profiles.DeviceClass, devices []DeviceView, st *tuning.State) 
 	if st.Pending != nil {
 		sum.Pending = st.Pending.VariantID
 	}
+	for _, t := range st.Trials {
+		if st.Accepted != "" && t.VariantID == st.Accepted {
+			sum.AcceptedP95Ms, sum.AcceptedAccuracyDrop = ms(t.P95), t.AccuracyDrop
+		}
+	}
 	v.Tuning = sum
 	switch {
 	case st.Phase == tuning.PhaseDone && st.Verdict == tuning.Met:

@@ -48,16 +48,20 @@ type ClassView struct {
 
 // TuningSummary is the head of a class's tuning state: where it stands and why.
 type TuningSummary struct {
-	Generation   int          `json:"generation"`
-	Phase        tuning.Phase `json:"phase"`
-	Message      string       `json:"message,omitempty"`
-	Verdict      string       `json:"verdict,omitempty"`
-	Reason       string       `json:"reason,omitempty"`
-	Accepted     string       `json:"accepted,omitempty"`
-	RetuneReason string       `json:"retuneReason,omitempty"`
-	Iterations   int          `json:"iterations"`
-	Pending      string       `json:"pending,omitempty"`
-	UpdatedAt    time.Time    `json:"updatedAt"`
+	Generation int          `json:"generation"`
+	Phase      tuning.Phase `json:"phase"`
+	Message    string       `json:"message,omitempty"`
+	Verdict    string       `json:"verdict,omitempty"`
+	Reason     string       `json:"reason,omitempty"`
+	Accepted   string       `json:"accepted,omitempty"`
+	// AcceptedP95Ms and AcceptedAccuracyDrop are what the probe cohort measured of
+	// the accepted variant.
+	AcceptedP95Ms        float64   `json:"acceptedP95Ms,omitempty"`
+	AcceptedAccuracyDrop float64   `json:"acceptedAccuracyDrop,omitempty"`
+	RetuneReason         string    `json:"retuneReason,omitempty"`
+	Iterations           int       `json:"iterations"`
+	Pending              string    `json:"pending,omitempty"`
+	UpdatedAt            time.Time `json:"updatedAt"`
 }
 
 // DeviceView is a device with its presence, installed variant and last report.
