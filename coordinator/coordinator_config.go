@@ -29,7 +29,7 @@ const (
 	// accepted; larger ones are rejected unread.
 	DefaultMaxMessageBytes = 64 << 10
 	// DefaultReportBatch is how many reports one fetch pulls.
-	DefaultReportBatch = 256
+	DefaultReportBatch = 1024
 	// DefaultReportAckWait is how long JetStream waits for a report's ack before it
 	// redelivers the report.
 	DefaultReportAckWait = 30 * time.Second

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -125,12 +126,26 @@ func (c *Coordinator) applyGroup(ctx context.Context, f profiles.Fence, msgs []j
 		rounds[i] = append(rounds[i], reportMsg{msg: m, r: r})
 	}
 	for _, round := range rounds {
+		// The chunks of one round touch distinct devices: commit them concurrently,
+		// which etcd turns into fewer disk syncs.
+		var wg sync.WaitGroup
+		errs := make(chan error, (len(round)+maxReportsPerTxn-1)/maxReportsPerTxn)
 		for len(round) > 0 {
 			n := min(len(round), maxReportsPerTxn)
-			if err := c.applyChunk(ctx, f, round[:n]); err != nil {
-				return err
-			}
+			chunk := round[:n]
 			round = round[n:]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.applyChunk(ctx, f, chunk); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			return err
 		}
 	}
 	return nil

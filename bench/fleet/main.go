@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,8 +37,21 @@ func main() {
 	hb := flag.Duration("heartbeat", time.Second, "heartbeat interval of the agents during the report phase")
 	dir := flag.String("dir", "", "data directory (default: a temporary one, removed after)")
 	fsync := flag.Bool("fsync", true, "keep etcd's fsync on, as `fleetprune up` does")
-	verbose := flag.Bool("v", false, "log the coordinator at info level")
+	verbose := flag.Bool("v", false, "log the coordinator at debug level")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleet:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *agents < 1 || *reports < 0 || (*mode != "sim" && *mode != "agent") {
 		fmt.Fprintln(os.Stderr, "fleet: -agents must be >= 1, -reports >= 0, -mode sim or agent")
 		os.Exit(2)
@@ -46,6 +60,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, params{agents: *agents, reports: *reports, mode: *mode, heartbeat: *hb, dir: *dir, fsync: *fsync, verbose: *verbose}); err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
