@@ -1,13 +1,13 @@
 package stack_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,27 +33,40 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// baseModel trains a small LeNet-5 on part of MNIST and returns its ONNX bytes.
+var (
+	baseOnce  sync.Once
+	baseBytes []byte
+	baseGraph *graph.Graph
+	baseErr   error
+)
+
+// baseModel trains a small LeNet-5 on part of MNIST once per test binary and returns
+// its ONNX bytes.
 func baseModel(t *testing.T) ([]byte, *graph.Graph) {
 	t.Helper()
+	baseOnce.Do(func() { baseBytes, baseGraph, baseErr = trainBase() })
+	if baseErr != nil {
+		t.Fatal(baseErr)
+	}
+	return baseBytes, baseGraph
+}
+
+func trainBase() ([]byte, *graph.Graph, error) {
 	ctx := context.Background()
 	trainSet, err := data.Load("mnist", "train")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	g, err := models.Build("lenet-5", 7)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	sub := trainSet.Subset("mnist/sub", data.Permutation(trainSet.Len(), 7)[:3000])
 	if _, err := train.Fit(ctx, g, sub, nil, train.Config{Epochs: 1, LR: 0.01, Optimizer: train.SGD, Seed: 7}); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	b, err := onnx.Marshal(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, g
+	return b, g, err
 }
 
 // measureP95 times g at batch 1 on one thread, as a one-thread agent would.
@@ -325,4 +338,3 @@ func waitInstalled(t *testing.T, n *stack.Node, devices []string, variant string
 	t.Fatalf("devices %v do not all run %s after %v: %s", devices, variant, timeout, strings.Join(got, ", "))
 }
 
-var _ = bytes.NewReader
