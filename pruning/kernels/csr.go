@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -10,19 +11,22 @@ import (
 // pruned convolution weight [outC, inC·kh·kw] becomes a CSR and multiplies dense
 // activations through MulTransB (fully connected) or Mul (convolution via im2col).
 //
-// Column indices are int32: a weight matrix wider than 2³¹ columns is not a use case.
+// Column indices are 16-bit when the matrix has at most 65536 columns (every layer of
+// the built-in models), else 32-bit: the index array is half the bytes the kernel
+// streams, and at batch 1 the kernel is bound by those bytes.
 type CSR struct {
 	Rows, Cols int
-	// RowPtr has Rows+1 entries; the nonzeros of row i are Val[RowPtr[i]:RowPtr[i+1]]
-	// at columns ColIdx[RowPtr[i]:RowPtr[i+1]], in increasing column order.
-	RowPtr []int32
-	ColIdx []int32
-	Val    []float32
+	// rowPtr has Rows+1 entries; the nonzeros of row i are val[rowPtr[i]:rowPtr[i+1]]
+	// at columns col16 (or col32) over the same range, in increasing column order.
+	rowPtr []int32
+	col16  []uint16
+	col32  []int32
+	val    []float32
 }
 
 // NewCSR builds the CSR form of the dense row-major rows×cols matrix w, keeping every
-// element that is not exactly zero. It panics if len(w) != rows*cols or a dimension is
-// negative.
+// element that is not exactly zero. It panics if len(w) != rows*cols, a dimension is
+// negative, or w has 2³¹ or more nonzeros.
 func NewCSR(w []float32, rows, cols int) *CSR {
 	if rows < 0 || cols < 0 || len(w) != rows*cols {
 		panic(fmt.Sprintf("kernels: NewCSR: %d elements for a %d×%d matrix", len(w), rows, cols))
@@ -33,42 +37,64 @@ func NewCSR(w []float32, rows, cols int) *CSR {
 			nnz++
 		}
 	}
-	s := &CSR{
-		Rows:   rows,
-		Cols:   cols,
-		RowPtr: make([]int32, rows+1),
-		ColIdx: make([]int32, 0, nnz),
-		Val:    make([]float32, 0, nnz),
+	if nnz > math.MaxInt32 {
+		panic(fmt.Sprintf("kernels: NewCSR: %d nonzeros do not fit 32-bit row pointers", nnz))
+	}
+	s := &CSR{Rows: rows, Cols: cols, rowPtr: make([]int32, rows+1), val: make([]float32, 0, nnz)}
+	compact := cols <= 1<<16
+	if compact {
+		s.col16 = make([]uint16, 0, nnz)
+	} else {
+		s.col32 = make([]int32, 0, nnz)
 	}
 	for i := range rows {
 		for j, v := range w[i*cols : (i+1)*cols] {
-			if v != 0 {
-				s.ColIdx = append(s.ColIdx, int32(j))
-				s.Val = append(s.Val, v)
+			if v == 0 {
+				continue
 			}
+			if compact {
+				s.col16 = append(s.col16, uint16(j))
+			} else {
+				s.col32 = append(s.col32, int32(j))
+			}
+			s.val = append(s.val, v)
 		}
-		s.RowPtr[i+1] = int32(len(s.Val))
+		s.rowPtr[i+1] = int32(len(s.val))
 	}
 	return s
 }
 
+// col returns the column of the p-th stored nonzero.
+func (s *CSR) col(p int) int {
+	if s.col16 != nil {
+		return int(s.col16[p])
+	}
+	return int(s.col32[p])
+}
+
+// Bytes is the memory the kernels read for the matrix: values, column indices and
+// row pointers.
+func (s *CSR) Bytes() int {
+	return 4*len(s.val) + 2*len(s.col16) + 4*len(s.col32) + 4*len(s.rowPtr)
+}
+
 // NNZ is the number of stored nonzeros.
-func (s *CSR) NNZ() int { return len(s.Val) }
+func (s *CSR) NNZ() int { return len(s.val) }
 
 // Density is NNZ / (Rows·Cols), 0 for an empty matrix.
 func (s *CSR) Density() float64 {
 	if s.Rows == 0 || s.Cols == 0 {
 		return 0
 	}
-	return float64(len(s.Val)) / float64(s.Rows*s.Cols)
+	return float64(len(s.val)) / float64(s.Rows*s.Cols)
 }
 
 // Dense returns the matrix as a dense row-major Rows×Cols slice.
 func (s *CSR) Dense() []float32 {
 	d := make([]float32, s.Rows*s.Cols)
 	for i := range s.Rows {
-		for p := s.RowPtr[i]; p < s.RowPtr[i+1]; p++ {
-			d[i*s.Cols+int(s.ColIdx[p])] = s.Val[p]
+		for p := s.rowPtr[i]; p < s.rowPtr[i+1]; p++ {
+			d[i*s.Cols+s.col(int(p))] = s.val[p]
 		}
 	}
 	return d
@@ -84,7 +110,7 @@ func (s *CSR) MulTransB(m int, alpha float32, x []float32, ldx int, beta float32
 	}
 	checkMatrix("MulTransB x", m, s.Cols, x, ldx)
 	checkMatrix("MulTransB y", m, s.Rows, y, ldy)
-	work := m * len(s.Val)
+	work := m * len(s.val)
 	if m == 1 {
 		// One sample: split the output rows.
 		parallelFor(s.Rows, 16, work, func(lo, hi int) {
@@ -143,22 +169,32 @@ func transposeInto(dst, src []float32, r, c, lds int) {
 
 // spmvRows computes y[i] = alpha·(S x)[i] + beta·y[i] for rows lo..hi-1.
 func (s *CSR) spmvRows(lo, hi int, alpha float32, x []float32, beta float32, y []float32) {
-	rp, ci, val := s.RowPtr, s.ColIdx, s.Val
+	if s.col16 != nil {
+		spmvRows(s.rowPtr, s.col16, s.val, lo, hi, alpha, x, beta, y)
+		return
+	}
+	spmvRows(s.rowPtr, s.col32, s.val, lo, hi, alpha, x, beta, y)
+}
+
+func spmvRows[I uint16 | int32](rp []int32, ci []I, val []float32, lo, hi int, alpha float32, x []float32, beta float32, y []float32) {
 	for i := lo; i < hi; i++ {
 		start, end := rp[i], rp[i+1]
 		idx := ci[start:end]
-		v := val[start:end:end]
+		v := val[start:end]
 		v = v[:len(idx)]
 		var s0, s1, s2, s3 float32
-		p := 0
-		for ; p+4 <= len(idx); p += 4 {
-			s0 += v[p] * x[idx[p]]
-			s1 += v[p+1] * x[idx[p+1]]
-			s2 += v[p+2] * x[idx[p+2]]
-			s3 += v[p+3] * x[idx[p+3]]
+		// Re-slicing by fours lets the compiler drop the bounds checks on idx and v;
+		// only the gathers from x keep theirs.
+		for len(idx) >= 4 && len(v) >= 4 {
+			i4, v4 := idx[:4:4], v[:4:4]
+			s0 += v4[0] * x[i4[0]]
+			s1 += v4[1] * x[i4[1]]
+			s2 += v4[2] * x[i4[2]]
+			s3 += v4[3] * x[i4[3]]
+			idx, v = idx[4:], v[4:]
 		}
-		for ; p < len(idx); p++ {
-			s0 += v[p] * x[idx[p]]
+		for p, j := range idx {
+			s0 += v[p] * x[j]
 		}
 		sum := alpha * ((s0 + s1) + (s2 + s3))
 		if beta == 0 {
@@ -178,13 +214,13 @@ func (s *CSR) Mul(n int, alpha float32, b []float32, ldb int, beta float32, c []
 	}
 	checkMatrix("Mul b", s.Cols, n, b, ldb)
 	checkMatrix("Mul c", s.Rows, n, c, ldc)
-	parallelFor(s.Rows, 1, n*len(s.Val), func(lo, hi int) {
+	parallelFor(s.Rows, 1, n*len(s.val), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			ci := c[i*ldc : i*ldc+n]
 			scaleRow(ci, beta)
-			for p := s.RowPtr[i]; p < s.RowPtr[i+1]; p++ {
-				j := int(s.ColIdx[p])
-				axpy(alpha*s.Val[p], b[j*ldb:j*ldb+n], ci)
+			for p := s.rowPtr[i]; p < s.rowPtr[i+1]; p++ {
+				j := s.col(int(p))
+				axpy(alpha*s.val[p], b[j*ldb:j*ldb+n], ci)
 			}
 		}
 	})

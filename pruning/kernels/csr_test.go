@@ -9,7 +9,7 @@ import (
 
 func TestNewCSRRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, tt := range []struct{ rows, cols int }{{0, 0}, {0, 5}, {5, 0}, {1, 1}, {3, 7}, {300, 784}} {
+	for _, tt := range []struct{ rows, cols int }{{0, 0}, {0, 5}, {5, 0}, {1, 1}, {3, 7}, {300, 784}, {2, 70000}} {
 		w := randSlice(r, tt.rows*tt.cols)
 		sparsify(r, w, 0.9)
 		s := NewCSR(w, tt.rows, tt.cols)
@@ -24,6 +24,13 @@ func TestNewCSRRoundTrip(t *testing.T) {
 		}
 		if got := s.Dense(); !slices.Equal(got, w) {
 			t.Errorf("%dx%d: Dense() differs from the input", tt.rows, tt.cols)
+		}
+		idxBytes := 2
+		if tt.cols > 1<<16 {
+			idxBytes = 4
+		}
+		if got, want := s.Bytes(), (4+idxBytes)*nz+4*(tt.rows+1); got != want {
+			t.Errorf("%dx%d: Bytes() got %d, want %d", tt.rows, tt.cols, got, want)
 		}
 	}
 }
@@ -40,7 +47,7 @@ func TestNewCSRPanicsOnBadShape(t *testing.T) {
 func TestCSRMulTransB(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, m := range []int{1, 2, 7, 64} {
-		for _, sh := range []struct{ out, in int }{{1, 1}, {3, 5}, {17, 33}, {100, 300}, {300, 784}} {
+		for _, sh := range []struct{ out, in int }{{1, 1}, {3, 5}, {17, 33}, {100, 300}, {300, 784}, {3, 70000}} {
 			for pi, p := range []float64{0, 0.5, 0.9, 1} {
 				abs := []struct{ alpha, beta float32 }{{1, 0}, {0.5, 1}, {-2, 0.25}}
 				if sh.out*sh.in*m > 1<<20 {
