@@ -281,7 +281,7 @@ func p95(ctx context.Context, g *graph.Graph, threads, runs int) (time.Duration,
 
 func waitAddr(ctx context.Context, n *stack.Node) string {
 	for ctx.Err() == nil {
-		if a := n.Coordinator.APIAddr(); a != "" {
+		if a := n.APIAddr(); a != "" {
 			return a
 		}
 		time.Sleep(10 * time.Millisecond)

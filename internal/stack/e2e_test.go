@@ -141,7 +141,7 @@ func applyFleet(t *testing.T, n *stack.Node, onnxBytes []byte, classes string) {
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)
 	for addr == "" && time.Now().Before(deadline) {
-		addr = n.Coordinator.APIAddr()
+		addr = n.APIAddr()
 		time.Sleep(10 * time.Millisecond)
 	}
 	cl, err := coordinator.NewClient("http://" + addr)

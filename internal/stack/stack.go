@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetprune/fleetprune/agent"
 	"github.com/fleetprune/fleetprune/coordinator"
+	"github.com/fleetprune/fleetprune/coordinator/dashboard"
 	"github.com/fleetprune/fleetprune/coordinator/rollouts"
 	"github.com/fleetprune/fleetprune/coordinator/tuner"
 	"github.com/fleetprune/fleetprune/internal/embedded"
@@ -105,7 +106,12 @@ type Node struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 	stopOnce    sync.Once
+	apiAddr     string
 }
+
+// APIAddr is the address of the node's HTTP API and dashboard ("" when it serves
+// none).
+func (n *Node) APIAddr() string { return n.apiAddr }
 
 // StartNode starts a coordinator named name, serving its HTTP API on httpAddr ("-"
 // for none), with the tuning loop beside it. All nodes share one signing key.
@@ -124,7 +130,8 @@ func (s *Stack) StartNode(ctx context.Context, name, httpAddr string) (*Node, er
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	cc := s.cfg.Coordinator
-	cc.Name, cc.HTTPAddr = name, httpAddr
+	// The node serves the coordinator's API behind the dashboard itself.
+	cc.Name, cc.HTTPAddr = name, "-"
 	c, err := coordinator.New(cli, nc, key, coordinator.WithConfig(cc), coordinator.WithLogger(s.log))
 	if err != nil {
 		nc.Close()
@@ -142,6 +149,21 @@ func (s *Stack) StartNode(ctx context.Context, name, httpAddr string) (*Node, er
 	rctx, cancel := context.WithCancel(context.Background())
 	n := &Node{Name: name, Coordinator: c, Tuner: t, Rollouts: ro, etcd: cli, nc: nc, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
+	if httpAddr != "-" {
+		srv, ln, err := listen(httpAddr, dashboard.New(cli, ro, dashboard.WithAPI(c.Handler())))
+		if err != nil {
+			cancel()
+			nc.Close()
+			_ = cli.Close()
+			return nil, err
+		}
+		n.apiAddr = ln.Addr().String()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serve(rctx, srv, ln, s.log)
+		}()
+	}
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
