@@ -21,6 +21,8 @@ func listen(addr string, h http.Handler) (*http.Server, net.Listener, error) {
 
 // serve serves until ctx ends, then shuts down, letting requests in flight finish.
 func serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) {
+	// Requests derive from ctx, so long-lived ones (server-sent events) end with it.
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -33,6 +35,8 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
 	<-errc
 }
