@@ -64,7 +64,8 @@ type compiledNode struct {
 // dynamic batch dimension and returns an executor. Errors name the node at fault, for
 // example `graph: node "conv3" (LSTM): unsupported operator`. A graph holding
 // PyTorch's run-time shape computation for x.view(x.size(0), -1) is first rewritten in
-// place by FoldShapes.
+// place by FoldShapes; only then does Compile write to g, so concurrent Compiles of one
+// graph are safe once it has been folded (call FoldShapes first when in doubt).
 func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	cfg := defaultExecConfig()
 	for _, o := range opts {
