@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetprune/fleetprune/internal/embedded"
@@ -223,3 +224,5 @@ func requestReply(t *testing.T, nc *nats.Conn, subject string, b []byte) *fpv1.R
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func protojsonUnmarshal(b []byte, m proto.Message) error { return protojson.Unmarshal(b, m) }
