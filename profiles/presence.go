@@ -86,21 +86,40 @@ func (p *Presence) Touch(ctx context.Context, f Fence, id string) error {
 }
 
 func (p *Presence) grant(ctx context.Context, f Fence, id string) error {
-	g, err := p.lease.Grant(ctx, int64((p.ttl+time.Second-1)/time.Second))
-	if err != nil {
-		return fmt.Errorf("profiles: presence of %s: grant lease: %w", id, err)
-	}
-	b, err := json.Marshal(presenceValue{Since: time.Now().UTC(), Lease: int64(g.ID)})
-	if err != nil {
-		return fmt.Errorf("profiles: presence of %s: %w", id, err)
-	}
-	if _, err := f.Commit(ctx, p.kv, nil, clientv3.OpPut(PresenceKey(id), string(b), clientv3.WithLease(g.ID))); err != nil {
+	// Two heartbeats of one device may race here; the presence key is created only
+	// if absent, and the loser adopts the winner's lease, so renewals always renew
+	// the lease the key lives under.
+	for attempt := 0; attempt < 3; attempt++ {
+		g, err := p.lease.Grant(ctx, int64((p.ttl+time.Second-1)/time.Second))
+		if err != nil {
+			return fmt.Errorf("profiles: presence of %s: grant lease: %w", id, err)
+		}
+		b, err := json.Marshal(presenceValue{Since: time.Now().UTC(), Lease: int64(g.ID)})
+		if err != nil {
+			return fmt.Errorf("profiles: presence of %s: %w", id, err)
+		}
+		absent := clientv3.Compare(clientv3.CreateRevision(PresenceKey(id)), "=", 0)
+		_, err = f.Commit(ctx, p.kv, []clientv3.Cmp{absent}, clientv3.OpPut(PresenceKey(id), string(b), clientv3.WithLease(g.ID)))
+		if err == nil {
+			p.remember(id, g.ID)
+			return nil
+		}
 		// Do not leave an unused lease behind; it would expire anyway.
 		_, _ = p.lease.Revoke(context.WithoutCancel(ctx), g.ID)
-		return fmt.Errorf("profiles: presence of %s: %w", id, err)
+		if !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("profiles: presence of %s: %w", id, err)
+		}
+		resp, err := p.kv.Get(ctx, PresenceKey(id))
+		if err != nil {
+			return fmt.Errorf("profiles: presence of %s: %w", id, err)
+		}
+		if len(resp.Kvs) > 0 && resp.Kvs[0].Lease != 0 {
+			p.remember(id, clientv3.LeaseID(resp.Kvs[0].Lease))
+			return nil
+		}
+		// The winner's key is gone again (expired or forgotten): try once more.
 	}
-	p.remember(id, g.ID)
-	return nil
+	return fmt.Errorf("profiles: presence of %s: key keeps changing: %w", id, ErrConflict)
 }
 
 // Forget revokes device id's lease, so it is stale at once (for a device that is

@@ -390,3 +390,73 @@ func TestStoreSurvivesEtcdRestart(t *testing.T) {
 		t.Errorf("new fence: %v", err)
 	}
 }
+
+func TestPresenceConcurrentTouches(t *testing.T) {
+	cli := testutil.Etcd(t)
+	ctx := context.Background()
+	fence, _ := campaign(t, cli, "coordinator-a")
+	pr := profiles.NewPresence(cli, 5*time.Second)
+	defer pr.Close()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 40 && err == nil; i++ {
+				err = pr.Touch(ctx, fence, fmt.Sprintf("dev-%d", (g*7+i)%20))
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent Touch: %v", err)
+		}
+	}
+	present, err := pr.PresentIDs(ctx)
+	if err != nil || len(present) != 20 {
+		t.Fatalf("present = %d devices, %v; want 20", len(present), err)
+	}
+	// However the first touches raced, the lease being renewed is the one each
+	// presence key lives under: only alive leases are attached to keys, and every
+	// granted lease is either attached or revoked.
+	resp, err := cli.Get(ctx, profiles.PresencePrefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached := map[clientv3.LeaseID]bool{}
+	for _, kv := range resp.Kvs {
+		attached[clientv3.LeaseID(kv.Lease)] = true
+	}
+	leases, err := cli.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases.Leases {
+		if !attached[l.ID] && l.ID != sessionLease(t, cli) {
+			t.Errorf("lease %x is alive but holds no presence key", l.ID)
+		}
+	}
+	// Renewing now keeps every key: a touch renews the lease its key lives under.
+	for i := 0; i < 20; i++ {
+		if err := pr.Touch(ctx, fence, fmt.Sprintf("dev-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kv := range resp.Kvs {
+		ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(kv.Lease))
+		if err != nil || ttl.TTL < 3 {
+			t.Errorf("key %s: lease ttl %d after renewal (%v), want about 5", kv.Key, ttl.TTL, err)
+		}
+	}
+}
+
+// sessionLease returns the lease of the election session (the only lease that is
+// not a device's).
+func sessionLease(t *testing.T, cli *clientv3.Client) clientv3.LeaseID {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), profiles.LeaderPrefix, clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) == 0 {
+		t.Fatalf("leader key: %v", err)
+	}
+	return clientv3.LeaseID(resp.Kvs[0].Lease)
+}
