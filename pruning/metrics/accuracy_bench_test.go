@@ -2,12 +2,14 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/fleetprune/fleetprune/pruning/data"
+	"github.com/fleetprune/fleetprune/pruning/graph"
 	"github.com/fleetprune/fleetprune/pruning/models"
 	"github.com/fleetprune/fleetprune/pruning/train"
 )
@@ -53,6 +55,12 @@ func BenchmarkAccuracy(b *testing.B) {
 			testSet, err := data.Load(c.data, "test")
 			if err != nil {
 				b.Fatal(err)
+			}
+			begin := time.Now()
+			c.cfg.Checkpoint = func(_ *graph.Graph, epoch int) error {
+				// Live progress on stderr: benchmark logs only print at the end.
+				fmt.Fprintf(os.Stderr, "%s: epoch %d/%d done after %s\n", c.name, epoch, c.cfg.Epochs, time.Since(begin).Round(time.Second))
+				return nil
 			}
 			for range b.N {
 				g, err := models.Build(c.arch, c.cfg.Seed)
