@@ -190,7 +190,7 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 		for i, v := range e.inputs {
 			shapes[i] = concreteShape(g.Inputs[e.inputPos(v)].Shape, b)
 		}
-		if _, err := e.buildPlan(shapes); err != nil {
+		if _, err := e.inferPlan(shapes); err != nil {
 			return nil, err
 		}
 		if first == nil {

@@ -20,6 +20,16 @@ type plan struct {
 // buildPlan instantiates ops, infers every shape and allocates every buffer for one set
 // of input shapes.
 func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
+	p, err := e.inferPlan(inShapes)
+	if err != nil {
+		return nil, err
+	}
+	e.allocPlan(p)
+	return p, nil
+}
+
+// inferPlan instantiates ops and infers every shape, allocating no activation.
+func (e *Executor) inferPlan(inShapes [][]int) (*plan, error) {
 	p := &plan{inShapes: inShapes, shapes: make([][]int, len(e.names)), vals: make([]*tensor.Tensor, len(e.names))}
 	for i, v := range e.inputs {
 		p.shapes[v] = inShapes[i]
@@ -65,8 +75,6 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 			p.shapes[v] = outs[j]
 			if t, ok := e.constants[v]; ok {
 				p.vals[v] = t
-			} else if e.cfg.training {
-				p.vals[v] = tensor.New(outs[j]...)
 			}
 		}
 		if f := e.sparse[len(p.ops)]; f != nil {
@@ -77,10 +85,22 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 		}
 		p.ops = append(p.ops, o)
 	}
+	return p, nil
+}
+
+// allocPlan gives a plan its activation (and, when training, gradient) buffers and
+// the per-node tensor lists the run loop uses.
+func (e *Executor) allocPlan(p *plan) {
 	if !e.cfg.training {
 		e.allocShared(p)
-	}
-	if e.cfg.training {
+	} else {
+		for _, cn := range e.nodes {
+			for _, v := range cn.out {
+				if _, ok := e.constants[v]; !ok {
+					p.vals[v] = tensor.New(p.shapes[v]...)
+				}
+			}
+		}
 		p.grads = make([]*tensor.Tensor, len(e.names))
 		for i, name := range e.names {
 			switch {
@@ -110,7 +130,6 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 			}
 		}
 	}
-	return p, nil
 }
 
 // maxValueElements bounds every tensor a plan allocates (4 GiB of float32), so that a

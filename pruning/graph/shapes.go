@@ -29,7 +29,7 @@ func InferShapes(g *Graph, batch int) (map[string][]int, error) {
 	for i, v := range e.inputs {
 		shapes[i] = concreteShape(g.Inputs[e.inputPos(v)].Shape, batch)
 	}
-	p, err := e.buildPlan(shapes)
+	p, err := e.inferPlan(shapes)
 	if err != nil {
 		return nil, err
 	}
