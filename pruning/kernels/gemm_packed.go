@@ -7,7 +7,7 @@ import "sync"
 // row panels, and the micro-kernel multiplies one panel pair into an mr×nr tile of C.
 const (
 	kcBlock = 256
-	mcBlock = 120 // a multiple of every mr in use (4, 6)
+	mcBlock = 120 // a multiple of the micro-kernels' mr (4)
 	ncBlock = 1024
 )
 
