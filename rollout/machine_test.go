@@ -458,7 +458,7 @@ func TestNextLeavesItsInputAlone(t *testing.T) {
 // stateOf builds a rollout in the given state, for the operator table.
 func stateOf(t *testing.T, s State) Rollout {
 	t.Helper()
-	r := newRollout(t, Plan{Stages: []float64{50, 100}, MinReports: 1})
+	r := newRollout(t, Plan{Stages: []float64{50, 100}, MinReports: 1, BakeTime: profiles.Duration(30 * time.Second)})
 	obs := Observations{SLO: slo, Devices: devices(4)}
 	switch s {
 	case StatePending:
@@ -662,5 +662,85 @@ func TestNewValidates(t *testing.T) {
 	}
 	if !slices.Equal(r.Plan.Stages, DefaultStages) || r.Plan.MinReports != 1 || r.Plan.ReportTimeout.D() != DefaultReportTimeout {
 		t.Errorf("defaults = %+v", r.Plan)
+	}
+}
+
+// TestNextTable covers every state with the observations that move it or not.
+func TestNextTable(t *testing.T) {
+	four := devices(4)
+	goodAll := func(r Rollout) []Report {
+		var reps []Report
+		for _, id := range r.Installed() {
+			reps = append(reps, good(id, t0))
+		}
+		return reps
+	}
+	slowOne := func(r Rollout) []Report {
+		reps := goodAll(r)
+		reps[0].P95 = time.Second
+		return reps
+	}
+	none := func(Rollout) []Report { return nil }
+	tests := []struct {
+		name      string
+		from      State
+		executed  bool // confirm the fixture's pending actions first
+		prepare   func(*Rollout)
+		devices   []string
+		reports   func(Rollout) []Report
+		after     time.Duration
+		want      State
+		wantKinds []ActionKind
+	}{
+		{"pending without devices waits", StatePending, true, nil, nil, none, 0, StatePending, nil},
+		{"pending with devices enters stage 0", StatePending, true, nil, four, none, 0, StateBaking, []ActionKind{ActionInstall}},
+		{"baking with installs unconfirmed repeats them", StateBaking, false, func(r *Rollout) {
+			r.Pending = []Action{{ID: "r1-s0-install", Kind: ActionInstall, Devices: r.Cohorts[0]}}
+			r.StageStartedAt = time.Time{}
+		}, four, goodAll, time.Hour, StateBaking, []ActionKind{ActionInstall}},
+		{"baking before the bake time waits", StateBaking, true, nil, four, goodAll, 0, StateBaking, nil},
+		{"baking without reports waits", StateBaking, true, nil, four, none, time.Minute, StateBaking, nil},
+		{"baking with good reports after the bake time passes", StateBaking, true, nil, four, goodAll, time.Minute, StatePromoting, nil},
+		{"baking with a slow report rolls back", StateBaking, true, nil, four, slowOne, 0, StateRolledBack, []ActionKind{ActionRollback, ActionFeedback}},
+		{"baking past the report timeout rolls back", StateBaking, true, nil, four, none, time.Hour, StateRolledBack, []ActionKind{ActionRollback, ActionFeedback}},
+		{"promoting enters the next stage", StatePromoting, true, nil, four, goodAll, 0, StateBaking, []ActionKind{ActionInstall}},
+		{"succeeded repeats its action until confirmed", StateSucceeded, false, func(r *Rollout) {
+			r.Pending = []Action{{ID: "r1-succeeded", Kind: ActionSucceeded, Variant: "v2"}}
+		}, four, goodAll, 0, StateSucceeded, []ActionKind{ActionSucceeded}},
+		{"succeeded stays", StateSucceeded, true, nil, four, slowOne, time.Hour, StateSucceeded, nil},
+		{"rolled back stays", StateRolledBack, true, nil, four, goodAll, time.Hour, StateRolledBack, nil},
+		{"rolled back repeats its rollback until confirmed", StateRolledBack, false, func(r *Rollout) {
+			r.Pending = append(rollbackActions(*r, "r1-rollback", "x"), Action{ID: "r1-s0-feedback", Kind: ActionFeedback})
+		}, four, goodAll, time.Hour, StateRolledBack, []ActionKind{ActionRollback, ActionFeedback}},
+		{"aborted stays", StateAborted, true, nil, four, goodAll, time.Hour, StateAborted, nil},
+		{"paused stays", StatePaused, true, nil, four, slowOne, time.Hour, StatePaused, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := stateOf(t, tt.from)
+			if tt.prepare != nil {
+				tt.prepare(&r)
+			}
+			if tt.executed {
+				r = Executed(r, t0)
+			}
+			got, acts := Next(r, Observations{SLO: slo, Devices: tt.devices, Reports: tt.reports(r)}, t0.Add(tt.after))
+			if got.State != tt.want {
+				t.Errorf("state = %s, want %s (%s)", got.State, tt.want, got.Message)
+			}
+			var kinds []ActionKind
+			for _, a := range acts {
+				kinds = append(kinds, a.Kind)
+			}
+			if !slices.Equal(kinds, tt.wantKinds) {
+				t.Errorf("actions = %v, want %v", kinds, tt.wantKinds)
+			}
+			if len(acts) == 0 {
+				// A step without actions leaves nothing pending.
+				if len(got.Pending) != 0 {
+					t.Errorf("no actions returned but %d pending", len(got.Pending))
+				}
+			}
+		})
 	}
 }
