@@ -3,27 +3,32 @@ package graph
 // im2col unrolls the c×h×w image x into col, a (c·kh·kw)×(oh·ow) matrix whose column j
 // holds the input patch under output position j (zeros in the padding).
 func im2col(x []float32, c, h, wd int, w *window, oh, ow int, col []float32) {
+	im2colRows(x, c, h, wd, w, oh, ow, 0, oh, col)
+}
+
+// im2colRows is im2col restricted to output rows [y0, y1): col is (c·kh·kw)×((y1-y0)·ow).
+func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []float32) {
 	// Window fields in locals: the compiler cannot keep them in registers across the
 	// stores into col when they are read through w.
 	kh, kw, sh, sw, dh, dw, pt, pl := w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl
-	ohw := oh * ow
+	nb := (y1 - y0) * ow
 	for ch := 0; ch < c; ch++ {
 		img := x[ch*h*wd : (ch+1)*h*wd]
 		for ki := 0; ki < kh; ki++ {
-			// Output rows whose input row lies inside the image.
+			// Output rows of the block whose input row lies inside the image.
 			off := ki*dh - pt
-			ylo := min(oh, max(0, (-off+sh-1)/sh))
-			yhi := max(ylo, min(oh, (h-off+sh-1)/sh))
+			ylo := min(y1, max(y0, (-off+sh-1)/sh))
+			yhi := max(ylo, min(y1, (h-off+sh-1)/sh))
 			for kj := 0; kj < kw; kj++ {
-				row := col[((ch*kh+ki)*kw+kj)*ohw:][:ohw]
-				clear(row[:ylo*ow])
-				clear(row[yhi*ow:])
+				row := col[((ch*kh+ki)*kw+kj)*nb:][:nb]
+				clear(row[:(ylo-y0)*ow])
+				clear(row[(yhi-y0)*ow:])
 				iw0 := kj*dw - pl
 				// Output columns whose input column lies inside the image.
 				lo := min(ow, max(0, (-iw0+sw-1)/sw))
 				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
 				for y := ylo; y < yhi; y++ {
-					dst := row[y*ow : (y+1)*ow]
+					dst := row[(y-y0)*ow : (y-y0+1)*ow]
 					src := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
 					for x := 0; x < lo; x++ {
 						dst[x] = 0

@@ -88,35 +88,55 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	nc := o.numChunks()
 	ohw := o.oh * o.ow
 	sparse := o.sparse != nil && !r.training
-	if !o.direct {
-		o.cols = r.ws.take(o.cols[:0], slotCols, nc, o.k*ohw)
-	}
 	depthwise := o.cg == 1 && o.mg == 1 && !sparse
+	// The patch matrix is built a block of output rows at a time, small enough to stay
+	// in cache while the GEMM reads it.
+	rb := max(1, min(o.oh, convBlockFloats/(o.k*o.ow)))
+	blocks := (o.oh + rb - 1) / rb
+	// One sample (or fewer samples than threads): spread its row blocks over threads.
+	blockThreads := 1
+	if nc < r.threads && o.fanOut(r) > 1 && !o.direct && !depthwise {
+		blockThreads = min(r.threads, blocks, maxChunks)
+	}
+	if !o.direct && !depthwise {
+		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), o.k*rb*o.ow)
+	}
+	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
+	gemmRows := func(s, g, y0, y1 int, col []float32) {
+		xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
+		nb := (y1 - y0) * o.ow
+		im2colRows(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, y0, y1, col)
+		ys := y[(s*o.m+g*o.mg)*ohw+y0*o.ow:]
+		if sparse {
+			o.sparse[g].Mul(nb, 1, col, nb, 0, ys, ohw)
+			return
+		}
+		kernels.Gemm(false, false, o.mg, nb, o.k, 1, wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, ohw)
+	}
 	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
 		for s := lo; s < hi; s++ {
 			for g := 0; g < o.group; g++ {
-				if depthwise {
+				switch {
+				case depthwise:
 					o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
-					continue
-				}
-				xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
-				col := xs
-				if !o.direct {
-					col = o.cols[ci]
-					if nc < r.threads {
-						// Few samples: spread the unrolling over the idle threads.
-						o.im2colParallel(r.threads, xs, col)
+				case o.direct:
+					xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
+					ys := y[(s*o.m+g*o.mg)*ohw:]
+					if sparse {
+						o.sparse[g].Mul(ohw, 1, xs, ohw, 0, ys, ohw)
 					} else {
-						im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
+						kernels.Gemm(false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
+					}
+				case blockThreads > 1:
+					parallelForT(blockThreads, blocks, func(t, b int) {
+						gemmRows(s, g, b*rb, min(o.oh, (b+1)*rb), o.cols[t])
+					})
+				default:
+					for b := 0; b < blocks; b++ {
+						gemmRows(s, g, b*rb, min(o.oh, (b+1)*rb), o.cols[ci])
 					}
 				}
-				ys := y[(s*o.m+g*o.mg)*ohw:]
-				if sparse {
-					o.sparse[g].Mul(ohw, 1, col, ohw, 0, ys, ohw)
-					continue
-				}
-				kernels.Gemm(false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, col, ohw, 0, ys, ohw)
 			}
 			if bias != nil {
 				for m := 0; m < o.m; m++ {
@@ -166,6 +186,10 @@ func (o *convOp) depthwise(img, w, y []float32) {
 
 func (o *convOp) setEpilogue(ep *epilogue) { o.ep = ep }
 
+// convBlockFloats is the patch-matrix block size (floats) im2col fills before the
+// GEMM consumes it: 128 KiB, which stays in L2.
+const convBlockFloats = 32 << 10
+
 // minParallelMACs is the convolution size (multiply-adds) from which the batch is
 // spread over threads: a goroutine costs about as much as 30K multiply-adds.
 const minParallelMACs = 128 << 10
@@ -176,24 +200,6 @@ func (o *convOp) fanOut(r *runState) int {
 		return 1
 	}
 	return r.threads
-}
-
-// minParallelUnroll is the patch-matrix size (floats) from which im2col of one sample
-// is split across threads: below it a goroutine costs more than it saves.
-const minParallelUnroll = 32 << 10
-
-// im2colParallel unrolls one sample's group, splitting its channels across threads.
-func (o *convOp) im2colParallel(threads int, x, col []float32) {
-	if o.k*o.oh*o.ow < minParallelUnroll || o.cg < 2 {
-		im2col(x, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
-		return
-	}
-	parts := min(threads, o.cg)
-	rows := o.w.kh * o.w.kw * o.oh * o.ow
-	parallelFor(parts, parts, func(i int) {
-		lo, hi := i*o.cg/parts, (i+1)*o.cg/parts
-		im2col(x[lo*o.h*o.wd:], hi-lo, o.h, o.wd, &o.w, o.oh, o.ow, col[lo*rows:])
-	})
 }
 
 func (o *convOp) buildSparse(w *tensor.Tensor) sparseForm {

@@ -43,3 +43,28 @@ func parallelRange(threads, n int, fn func(lo, hi int)) {
 		fn(i*n/threads, (i+1)*n/threads)
 	})
 }
+
+// parallelForT is parallelFor that also tells fn which of the goroutines (0..threads-1)
+// runs it, so that fn can use per-goroutine scratch.
+func parallelForT(threads, n int, fn func(t, i int)) {
+	if threads > n {
+		threads = n
+	}
+	if threads <= 1 {
+		for i := 0; i < n; i++ {
+			fn(0, i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(threads)
+	for t := 0; t < threads; t++ {
+		go func(t int) {
+			defer wg.Done()
+			for i := t; i < n; i += threads {
+				fn(t, i)
+			}
+		}(t)
+	}
+	wg.Wait()
+}
