@@ -33,8 +33,8 @@ func LoadOrCreateSigningKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: stat %s: %w", path, err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("signing key: %s has mode %v; run chmod 600 on it", path, st.Mode().Perm())
+	if st.Mode().Perm()&0o027 != 0 {
+		return nil, fmt.Errorf("signing key: %s has mode %v, readable by others; run chmod 600 on it", path, st.Mode().Perm())
 	}
 	return parseSigningKey(path, b)
 }
