@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -166,6 +167,7 @@ func agentKeys() []string {
 	for _, k := range agentFlagKeys {
 		keys = append(keys, "agent."+k)
 	}
+	sort.Strings(keys)
 	return keys
 }
 
@@ -222,7 +224,7 @@ func runAgent(ctx context.Context, s *agentSettings) error {
 	}
 	p := a.Profile()
 	log.Info("agent starting", "device", a.ID(), "nats", s.NATS, "arch", p.GetArch(), "cpu", p.GetCpuModel(),
-		"cores", p.GetCores(), "threads", p.GetThreads(), "cpu_quota", p.GetCpuQuota(), "metrics", s.MetricsAddr)
+		"cores", p.GetCores(), "threads", p.GetThreads(), "cpu_quota", p.GetCpuQuota(), "labels", p.GetLabels(), "metrics", s.MetricsAddr)
 	return a.Run(ctx)
 }
 
