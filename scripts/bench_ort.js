@@ -1,15 +1,17 @@
 // ONNX Runtime side of `go run ./bench/engine`: times inference of ONNX files written
 // by fleetprune in onnxruntime-node (CPU), on request.
 //
-//   node scripts/bench_ort.js --ort <dir of onnxruntime-node> [--threads 2]
+//   node scripts/bench_ort.js --ort <dir of onnxruntime-node> [--threads 2] [--spin 0|1]
 //
 // It reads one JSON request per line on stdin and answers one JSON line on stdout, so
 // the Go bench can interleave its own measurements with ORT's in one invocation:
 //   request: {"model": "/tmp/x/lenet-5.onnx", "batch": 64, "warmup": 5, "runs": 20}
 //   answer:  {"ok": true, "times_ns": [...]}   or   {"ok": false, "error": "..."}
 // Sessions are cached per model path with intraOpNumThreads = --threads,
-// interOpNumThreads 1, sequential execution, all graph optimizations. Inputs are random
-// N×1×28×28 float32 tensors fed to the model's first input.
+// interOpNumThreads 1, sequential execution, all graph optimizations, and intra-op
+// thread spinning off unless --spin 1: ORT's idle threads otherwise keep spinning after
+// a run and take the CPU from the engine measured next. Inputs are random N×1×28×28
+// float32 tensors fed to the model's first input.
 'use strict';
 const readline = require('readline');
 
@@ -25,8 +27,13 @@ function reply(obj) {
 async function main() {
   const ortDir = arg('--ort', '');
   const threads = parseInt(arg('--threads', '2'), 10);
+  const spin = arg('--spin', '0');
   if (!ortDir) {
     reply({ ok: false, error: 'missing --ort <dir of onnxruntime-node>' });
+    process.exit(2);
+  }
+  if (spin !== '0' && spin !== '1') {
+    reply({ ok: false, error: `bad --spin ${spin}: want 0 or 1` });
     process.exit(2);
   }
   if (!(threads >= 1)) {
@@ -48,6 +55,7 @@ async function main() {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
       }));
     }
     return sessions.get(model);
@@ -56,7 +64,7 @@ async function main() {
   try {
     version = require(ortDir + '/package.json').version;
   } catch (e) { /* version is informative only */ }
-  reply({ ok: true, ready: true, ort: version, threads });
+  reply({ ok: true, ready: true, ort: version, threads, spin });
 
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
   for await (const line of rl) {

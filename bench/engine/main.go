@@ -38,6 +38,7 @@ type config struct {
 	archs            []string
 	python, ortDir   string
 	ompWait          string
+	ortSpin          bool
 	noTorch, noORT   bool
 	train            bool
 	gemmOnly, sparse bool
@@ -54,6 +55,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&archs, "models", strings.Join(models.Archs(), ","), "comma-separated architectures")
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "Python interpreter with torch")
 	flag.StringVar(&c.ompWait, "torch-omp-wait", "PASSIVE", "OMP_WAIT_POLICY for torch (PASSIVE, ACTIVE, or empty for libgomp's default); spinning OpenMP threads slowed torch 300× on a loaded 2-core machine")
+	flag.BoolVar(&c.ortSpin, "ort-spin", false, "let ONNX Runtime's idle intra-op threads spin (its default); off, they do not steal the CPU from the engine measured next")
 	flag.StringVar(&c.ortDir, "ort", "", "onnxruntime-node package folder (default $FLEETPRUNE_ORT_DIR or <repo>/.ort/node_modules/onnxruntime-node)")
 	flag.BoolVar(&c.train, "train", true, "measure training steps (false: inference only)")
 	flag.BoolVar(&c.noTorch, "no-torch", false, "skip PyTorch")

@@ -104,14 +104,18 @@ func benchModels(ctx context.Context, w io.Writer, cfg config) error {
 	if !cfg.noORT {
 		dirORT, err := ortPackage(cfg)
 		if err == nil {
-			ort, err = startPeer(ctx, "onnxruntime", nil, "node", filepath.Join(cfg.root, "scripts", "bench_ort.js"), "--ort", dirORT, "--threads", fmt.Sprint(cfg.threads))
+			spin := "0"
+			if cfg.ortSpin {
+				spin = "1"
+			}
+			ort, err = startPeer(ctx, "onnxruntime", nil, "node", filepath.Join(cfg.root, "scripts", "bench_ort.js"), "--ort", dirORT, "--threads", fmt.Sprint(cfg.threads), "--spin", spin)
 		}
 		if err != nil {
 			fmt.Fprintf(w, "ONNX Runtime column skipped: %v\n", err)
 			ort = nil
 		} else {
 			defer ort.close()
-			fmt.Fprintf(w, "onnxruntime-node %v, %v intra-op threads\n", ort.hello["ort"], ort.hello["threads"])
+			fmt.Fprintf(w, "onnxruntime-node %v, %v intra-op threads, spinning %v\n", ort.hello["ort"], ort.hello["threads"], ort.hello["spin"])
 		}
 	}
 
