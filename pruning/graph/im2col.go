@@ -27,6 +27,24 @@ func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []
 				// Output columns whose input column lies inside the image.
 				lo := min(ow, max(0, (-iw0+sw-1)/sw))
 				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
+				if sw == 1 && sh == 1 && ow == wd && yhi > ylo && hi > lo {
+					// "Same"-width stride-1 windows: the rows of the block are one
+					// shifted copy of the image; then zero the columns that wrapped
+					// around from the neighbouring image row.
+					a, b := (ylo-y0)*ow+lo, (yhi-1-y0)*ow+hi
+					src := (ylo*sh+off)*wd + iw0 + lo
+					copy(row[a:b], img[src:src+b-a])
+					for y := ylo - y0; y < yhi-y0; y++ {
+						r := row[y*ow : (y+1)*ow]
+						for x := 0; x < lo; x++ {
+							r[x] = 0
+						}
+						for x := hi; x < ow; x++ {
+							r[x] = 0
+						}
+					}
+					continue
+				}
 				for y := ylo; y < yhi; y++ {
 					dst := row[(y-y0)*ow : (y-y0+1)*ow]
 					src := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
