@@ -223,4 +223,11 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("finished rollout tiny/r0: %d buttons enabled, want 0", n)
 	}
 	b.screenshot("rollouts-live")
+
+	// The class report is a page of its own, with nothing fetched from elsewhere.
+	b.do("report", chromedp.Navigate(srv.URL+"/api/v1/classes/edge/report"), chromedp.WaitVisible(chromedp.CSS(`svg.chart .pt.accepted`)))
+	if n := b.eval(`document.querySelectorAll("svg.chart").length`); n != 2 {
+		t.Errorf("report: %d charts, want 2", n)
+	}
+	b.screenshot("report-edge")
 }

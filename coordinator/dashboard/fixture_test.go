@@ -55,16 +55,18 @@ classes:
 // fixture is a real etcd with the fleet's state written through the real packages,
 // and a leader's fence to write with.
 type fixture struct {
-	cli      *clientv3.Client
-	fence    profiles.Fence
-	store    *profiles.Store
-	rollouts *rollout.Store
-	actions  *fencedActions
+	cli       *clientv3.Client
+	endpoints []string
+	fence     profiles.Fence
+	store     *profiles.Store
+	rollouts  *rollout.Store
+	actions   *fencedActions
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	cli := testutil.Etcd(t)
+	srv := testutil.EtcdServer(t)
+	cli := testutil.EtcdClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sess, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
@@ -76,7 +78,7 @@ func newFixture(t testing.TB) *fixture {
 	if err := el.Campaign(ctx, "test-leader"); err != nil {
 		t.Fatalf("campaign: %v", err)
 	}
-	fx := &fixture{cli: cli, fence: profiles.ElectionFence(el), store: profiles.NewStore(cli), rollouts: rollout.NewStore(cli)}
+	fx := &fixture{cli: cli, endpoints: srv.Endpoints(), fence: profiles.ElectionFence(el), store: profiles.NewStore(cli), rollouts: rollout.NewStore(cli)}
 	fx.actions = &fencedActions{cli: cli, fence: fx.fence, rollouts: fx.rollouts}
 	fx.seed(t, ctx)
 	return fx
