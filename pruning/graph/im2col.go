@@ -53,10 +53,12 @@ func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []
 					}
 					if sw == 1 {
 						copy(dst[lo:hi], src[iw0+lo:iw0+hi])
-					} else {
-						mid := dst[lo:hi]
-						for x := range mid {
-							mid[x] = src[iw0+(lo+x)*sw]
+					} else if mid := dst[lo:hi]; len(mid) > 0 {
+						// Strided gather; slicing src to the span lets the compiler
+						// drop most bounds checks.
+						in := src[iw0+lo*sw : iw0+(hi-1)*sw+1]
+						for x, j := 0, 0; x < len(mid) && j < len(in); x, j = x+1, j+sw {
+							mid[x] = in[j]
 						}
 					}
 					for x := hi; x < ow; x++ {
