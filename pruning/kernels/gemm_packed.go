@@ -169,7 +169,17 @@ func packB(transB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32)
 			clear(panel)
 		}
 		if transB {
-			for j := range w {
+			j := 0
+			// Four rows of B at a time: four contiguous reads, one 4-wide store per k.
+			for ; j+4 <= w; j += 4 {
+				row := (j0 + jr + j) * ldb
+				interleave4(panel[j:], nr,
+					b[row+p0:row+p0+kc],
+					b[row+ldb+p0:row+ldb+p0+kc],
+					b[row+2*ldb+p0:row+2*ldb+p0+kc],
+					b[row+3*ldb+p0:row+3*ldb+p0+kc])
+			}
+			for ; j < w; j++ {
 				src := b[(j0+jr+j)*ldb+p0 : (j0+jr+j)*ldb+p0+kc]
 				for p, v := range src {
 					panel[p*nr+j] = v
@@ -192,5 +202,15 @@ func packA4T(a []float32, lda, i, p0, kc int, alpha float32, panel []float32) {
 		src := a[(p0+p)*lda+i : (p0+p)*lda+i+4 : (p0+p)*lda+i+4]
 		d := panel[4*p : 4*p+4 : 4*p+4]
 		d[0], d[1], d[2], d[3] = alpha*src[0], alpha*src[1], alpha*src[2], alpha*src[3]
+	}
+}
+
+// interleave4 writes r0[p], r1[p], r2[p], r3[p] to dst[p*stride : p*stride+4] for every
+// p < len(r0); the other rows must be at least as long.
+func interleave4(dst []float32, stride int, r0, r1, r2, r3 []float32) {
+	r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+	for p := range r0 {
+		d := dst[p*stride : p*stride+4 : p*stride+4]
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
 	}
 }
