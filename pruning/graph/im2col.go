@@ -73,25 +73,36 @@ func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []
 // col2im is the adjoint of im2col: it adds each column entry of col back into the
 // image position it came from.
 func col2im(col []float32, c, h, wd int, w *window, oh, ow int, x []float32) {
+	kh, kw, sh, sw, dh, dw, pt, pl := w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl
 	ohw := oh * ow
 	for ch := 0; ch < c; ch++ {
 		img := x[ch*h*wd : (ch+1)*h*wd]
-		for ki := 0; ki < w.kh; ki++ {
-			for kj := 0; kj < w.kw; kj++ {
-				row := col[((ch*w.kh+ki)*w.kw+kj)*ohw:][:ohw]
-				for y := 0; y < oh; y++ {
-					ih := y*w.sh - w.pt + ki*w.dh
-					if ih < 0 || ih >= h {
+		for ki := 0; ki < kh; ki++ {
+			off := ki*dh - pt
+			ylo := min(oh, max(0, (-off+sh-1)/sh))
+			yhi := max(ylo, min(oh, (h-off+sh-1)/sh))
+			for kj := 0; kj < kw; kj++ {
+				row := col[((ch*kh+ki)*kw+kj)*ohw:][:ohw]
+				iw0 := kj*dw - pl
+				lo := min(ow, max(0, (-iw0+sw-1)/sw))
+				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
+				if hi <= lo {
+					continue
+				}
+				for y := ylo; y < yhi; y++ {
+					src := row[y*ow+lo : y*ow+hi]
+					dst := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
+					if sw == 1 {
+						d := dst[iw0+lo : iw0+hi]
+						d = d[:len(src)]
+						for i, v := range src {
+							d[i] += v
+						}
 						continue
 					}
-					src := row[y*ow : (y+1)*ow]
-					dst := img[ih*wd : (ih+1)*wd]
-					iw0 := -w.pl + kj*w.dw
-					for x, v := range src {
-						iw := iw0 + x*w.sw
-						if iw >= 0 && iw < wd {
-							dst[iw] += v
-						}
+					d := dst[iw0+lo*sw : iw0+(hi-1)*sw+1]
+					for i, j := 0, 0; i < len(src) && j < len(d); i, j = i+1, j+sw {
+						d[j] += src[i]
 					}
 				}
 			}
