@@ -93,9 +93,10 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// in cache while the GEMM reads it.
 	rb := max(1, min(o.oh, convBlockFloats/(o.k*o.ow)))
 	blocks := (o.oh + rb - 1) / rb
-	// One sample (or fewer samples than threads): spread its row blocks over threads.
+	// One sample: spread its row blocks over the threads (each with its own patch
+	// buffer; with several samples the chunks already use the threads).
 	blockThreads := 1
-	if nc < r.threads && o.fanOut(r) > 1 && !o.direct && !depthwise {
+	if nc == 1 && o.fanOut(r) > 1 && !o.direct && !depthwise {
 		blockThreads = min(r.threads, blocks, maxChunks)
 	}
 	if !o.direct && !depthwise {
