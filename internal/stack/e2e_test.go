@@ -337,4 +337,3 @@ func waitInstalled(t *testing.T, n *stack.Node, devices []string, variant string
 	}
 	t.Fatalf("devices %v do not all run %s after %v: %s", devices, variant, timeout, strings.Join(got, ", "))
 }
-
