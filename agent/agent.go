@@ -47,6 +47,9 @@ type Agent struct {
 	coordKey   ed25519.PublicKey
 	hbInterval time.Duration
 	stream     string
+	// registeredAt is when the last accepted registration was sent: a new command
+	// consumer starts there, so commands sent in reply to it are not missed.
+	registeredAt time.Time
 
 	reregister chan struct{}
 }

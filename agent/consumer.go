@@ -16,8 +16,8 @@ import (
 const (
 	// commandMaxDeliver bounds redeliveries of a command the agent cannot finish.
 	commandMaxDeliver = 10
-	// startTimeSlack is how far before its first registration a new agent's
-	// consumer starts, to absorb clock skew between agent and server.
+	// startTimeSlack is how far before its registration a new agent's consumer
+	// starts, to absorb clock skew between agent and server.
 	startTimeSlack = 5 * time.Second
 	// fetchWait is how long one pull waits for a command.
 	fetchWait = 5 * time.Second
@@ -95,7 +95,7 @@ func (a *Agent) fetchOne(ctx context.Context, cons jetstream.Consumer) error {
 // was away are delivered when it returns.
 func (a *Agent) ensureConsumer(ctx context.Context, class string) (jetstream.Consumer, error) {
 	a.mu.Lock()
-	stream := a.stream
+	stream, since := a.stream, a.registeredAt
 	a.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.registerTimeout)
 	defer cancel()
@@ -118,7 +118,7 @@ func (a *Agent) ensureConsumer(ctx context.Context, class string) (jetstream.Con
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
-	start := time.Now().Add(-startTimeSlack)
+	start := since.Add(-startTimeSlack)
 	c, err := a.js.CreateConsumer(cctx, stream, jetstream.ConsumerConfig{
 		Durable:        name,
 		Description:    "commands of fleetprune device " + a.id,

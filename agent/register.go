@@ -62,6 +62,7 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.registerTimeout)
 	defer cancel()
+	sentAt := time.Now()
 	msg, err := a.nc.RequestWithContext(rctx, fpv1.SubjectRegister, b)
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -87,6 +88,7 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 	a.coordKey = ed25519.PublicKey(reply.GetCoordinatorPublicKey())
 	a.hbInterval = hb
 	a.stream = stream
+	a.registeredAt = sentAt
 	a.mu.Unlock()
 	a.log.Info("registered", "class", reply.GetClass(), "previous_class", old, "heartbeat", hb)
 	return nil
