@@ -45,7 +45,7 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 			idx[i] = i
 		}
 		curves, err := sensitivity.Analyze(ctx, base, s.val.Subset(s.val.Name, idx), sensitivity.Config{
-			Structured: true, Criterion: r.Cfg.Criterion, Ratios: []float64{0.2, 0.4, 0.6, 0.8, 0.9}, Model: r.Arch})
+			Structured: r.Cfg.Method == prune.Structured, Criterion: r.Cfg.Criterion, Ratios: []float64{0.2, 0.4, 0.6, 0.8, 0.9, 0.95}, Model: r.Arch})
 		if err != nil {
 			return row{}, err
 		}

@@ -123,11 +123,12 @@ func Prune(ctx context.Context, g *graph.Graph, cfg Config) (*Result, error) {
 	return pruneUnstructured(ctx, g, cfg)
 }
 
-// stageEpochs splits total epochs over stages, earlier stages first.
+// stageEpochs splits total epochs over stages; the remainder goes to the last stages,
+// whose larger prune steps need the most recovery.
 func stageEpochs(total, stages int) []int {
 	out := make([]int, stages)
 	for i := 0; i < total; i++ {
-		out[i%stages]++
+		out[stages-1-i%stages]++
 	}
 	return out
 }
