@@ -28,6 +28,8 @@ func ReadFile(path string) (*graph.Graph, error) {
 // Read decodes an ONNX model into a graph. Initializers become Params (int64 ones,
 // such as Reshape's shape, as float32 tensors holding the integers); Constant nodes stay
 // nodes with a tensor attribute; a dim_param dimension becomes graph.DynamicDim.
+// PyTorch's shape chains for x.view(x.size(0), -1) and its zero Pad before AveragePool
+// are folded into constant Reshape shapes and Identity (see foldExport).
 // Errors wrap ErrInvalid (malformed bytes, inconsistent graph) or ErrUnsupported (an
 // operator the engine does not run, another data type, opset outside 11..17, external
 // data), and name the node or tensor at fault. Read never panics on hostile input and
