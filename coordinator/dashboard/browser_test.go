@@ -211,12 +211,17 @@ func TestBrowser(t *testing.T) {
 	state(rollout.StateBaking)
 	b.do("resumed shown", chromedp.WaitVisible(chromedp.CSS(`.rollout[data-rollout="edge/r1"][data-state="baking"]`)))
 
-	// A change made elsewhere reaches the open page through the event stream.
+	// A change made elsewhere reaches the open page through the event stream, and
+	// what the operator was typing survives the re-render.
+	b.do("type a reason", chromedp.SendKeys(chromedp.CSS(`input[data-rollout="edge/r1"]`), "half typed"))
 	if err := fx.actions.RolloutAction(context.Background(), "edge", "r1", dashboard.ActionPause, "from the CLI"); err != nil {
 		t.Fatal(err)
 	}
 	b.do("live update", chromedp.WaitVisible(chromedp.CSS(`.rollout[data-rollout="edge/r1"][data-state="paused"]`)))
 	wantText(t, "rollouts", b.text(), "paused by operator at stage 0: from the CLI")
+	if n := b.eval(`document.querySelector('input[data-rollout="edge/r1"]').value === "half typed" ? 1 : 0`); n != 1 {
+		t.Errorf("the reason being typed was lost in the live update")
+	}
 
 	// Buttons of a finished rollout are disabled.
 	if n := b.eval(`document.querySelectorAll('button[data-rollout="tiny/r0"]:not([disabled])').length`); n != 0 {

@@ -274,9 +274,20 @@ async function render() {
   try {
     const nodes = await build();
     if (seq !== render.seq) return; // a newer render started meanwhile
+    // Keep what the operator is typing across live re-renders.
+    const key = (el) => el.id || (el.dataset.rollout ? "reason:" + el.dataset.rollout : "");
+    const typed = {};
+    main.querySelectorAll("input[type=text]").forEach((el) => { if (key(el)) typed[key(el)] = el.value; });
+    const focused = document.activeElement && main.contains(document.activeElement) ? key(document.activeElement) : "";
     const y = window.scrollY;
     main.replaceChildren(...[nodes].flat(Infinity).filter((n) => n));
+    main.querySelectorAll("input[type=text]").forEach((el) => {
+      const k = key(el);
+      if (k && typed[k]) el.value = typed[k];
+      if (k && k === focused) el.focus();
+    });
     window.scrollTo(0, y);
+    render.last = Date.now();
     document.body.dataset.page = page;
     document.body.dataset.rendered = String(seq);
   } catch (e) {
@@ -288,10 +299,14 @@ async function render() {
 }
 render.seq = 0;
 
+// refreshSoon re-renders after a change event, at most once a second, so a busy
+// fleet does not keep the page redrawing.
 let pending = null;
+render.last = 0;
 function refreshSoon() {
   if (pending) return;
-  pending = setTimeout(() => { pending = null; render(); }, 150);
+  const wait = Math.max(150, render.last + 1000 - Date.now());
+  pending = setTimeout(() => { pending = null; render(); }, wait);
 }
 
 let poller = null;
