@@ -15,9 +15,8 @@ const (
 	reportSeqPrefix = profiles.Prefix + "reportseq/"
 	// lastReportPrefix holds each device's last applied report: lastreport/<device>.
 	lastReportPrefix = profiles.Prefix + "lastreport/"
-	// presencePrefix holds each device's last heartbeat: presence/<device>. It is a
-	// plain key with a timestamp, not a lease: the leader writes heartbeats in
-	// batches and a reader compares the time with StaleAfter.
+	// presencePrefix holds presence/<device> under the device's presence lease
+	// (profiles.Presence): the key exists while the device is live.
 	presencePrefix = profiles.PresencePrefix
 )
 

@@ -2,23 +2,24 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetprune/fleetprune/profiles"
 	fpv1 "github.com/fleetprune/fleetprune/proto/fleetprune/v1"
 )
 
-// maxTxnOps stays below etcd's default limit of 128 operations per transaction.
-const maxTxnOps = 100
+// presenceWorkers is how many devices' presence leases are renewed at once.
+const presenceWorkers = 16
 
-// Presence is the last heartbeat of a device as stored in etcd.
+// Presence is the last heartbeat of a device that the leading coordinator saw. It is
+// kept in the leader's memory; etcd holds presence as a lease (profiles.Presence).
 type Presence struct {
 	LastSeen         time.Time `json:"last_seen"`
 	InstalledVariant string    `json:"installed_variant,omitempty"`
@@ -26,18 +27,20 @@ type Presence struct {
 }
 
 // presence is the leader's view of heartbeats: which devices are registered (so a
-// heartbeat needs no etcd read) and which heartbeats are not yet written to etcd.
-// Heartbeats are written in batches every PresenceFlush rather than one etcd write
-// each, so a thousand agents cost a few transactions per flush.
+// heartbeat needs no etcd read) and which devices sent a heartbeat since the last
+// flush. Every PresenceFlush the leader renews the presence lease of each of those
+// (profiles.Presence: presence/<id> lives under a lease of StaleAfter), so a
+// thousand agents cost lease renewals, not writes to the raft log.
 type presence struct {
 	mu      sync.Mutex
 	known   map[string]string // device -> class
 	pending map[string]Presence
+	last    map[string]Presence // device -> last heartbeat seen while leading
 	asked   map[string]time.Time // device -> when it was last asked to register again
 }
 
 func newPresence() *presence {
-	return &presence{known: map[string]string{}, pending: map[string]Presence{}, asked: map[string]time.Time{}}
+	return &presence{known: map[string]string{}, pending: map[string]Presence{}, last: map[string]Presence{}, asked: map[string]time.Time{}}
 }
 
 // mayAsk reports whether device may be asked to register again now, at most once
@@ -78,7 +81,16 @@ func (p *presence) merge(known map[string]string) {
 func (p *presence) seen(device string, pr Presence) {
 	p.mu.Lock()
 	p.pending[device] = pr
+	p.last[device] = pr
 	p.mu.Unlock()
+}
+
+// lastSeen returns the last heartbeat of device seen while leading.
+func (p *presence) lastSeen(device string) (Presence, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr, ok := p.last[device]
+	return pr, ok
 }
 
 func (p *presence) take() map[string]Presence {
@@ -156,9 +168,11 @@ func (c *Coordinator) replyRegister(m *nats.Msg, r *fpv1.RegisterReply) {
 	}
 }
 
-// flushPresence writes pending heartbeats to etcd every PresenceFlush in fenced
-// batches, until ctx ends.
+// flushPresence renews, every PresenceFlush, the presence lease of each device that
+// sent a heartbeat since the last flush, until ctx ends or the fence fails.
 func (c *Coordinator) flushPresence(ctx context.Context, f profiles.Fence) error {
+	pres := profiles.NewPresence(c.etcd, c.cfg.StaleAfter)
+	defer pres.Close()
 	tick := time.NewTicker(c.cfg.PresenceFlush)
 	defer tick.Stop()
 	for {
@@ -167,42 +181,46 @@ func (c *Coordinator) flushPresence(ctx context.Context, f profiles.Fence) error
 			return ctx.Err()
 		case <-tick.C:
 		}
-		if err := c.writePresence(ctx, f, c.presence.take()); err != nil {
+		if err := c.touchAll(ctx, f, pres, c.presence.take()); err != nil {
 			return err
 		}
 	}
 }
 
-func (c *Coordinator) writePresence(ctx context.Context, f profiles.Fence, batch map[string]Presence) error {
-	ops := make([]clientv3.Op, 0, maxTxnOps)
-	commit := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		cctx, cancel := c.callCtx(ctx)
-		defer cancel()
-		resp, err := c.etcd.Txn(cctx).If(f.Cmp()).Then(ops...).Commit()
-		ops = ops[:0]
-		if err != nil {
-			c.log.Warn("presence flush", "err", err)
-			return nil
-		}
-		if !resp.Succeeded {
-			return ErrNotLeader
-		}
-		return nil
-	}
-	for dev, pr := range batch {
-		b, err := json.Marshal(pr)
-		if err != nil {
-			return fmt.Errorf("presence: encode: %w", err)
-		}
-		ops = append(ops, clientv3.OpPut(presencePrefix+dev, string(b)))
-		if len(ops) == maxTxnOps {
-			if err := commit(); err != nil {
-				return err
+// touchAll renews the presence leases of batch's devices with a few workers. It
+// returns ErrNotLeader when the fence failed; other failures are logged and the
+// device is tried again at its next heartbeat.
+func (c *Coordinator) touchAll(ctx context.Context, f profiles.Fence, pres *profiles.Presence, batch map[string]Presence) error {
+	ids := make(chan string)
+	var notLeader atomic.Bool
+	var wg sync.WaitGroup
+	for range min(presenceWorkers, len(batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				cctx, cancel := c.callCtx(ctx)
+				err := pres.Touch(cctx, f, id)
+				cancel()
+				switch {
+				case errors.Is(err, ErrNotLeader):
+					notLeader.Store(true)
+				case err != nil && ctx.Err() == nil:
+					c.log.Warn("presence", "device", id, "err", err)
+				}
 			}
-		}
+		}()
 	}
-	return commit()
+	for id := range batch {
+		if notLeader.Load() || ctx.Err() != nil {
+			break
+		}
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	if notLeader.Load() {
+		return ErrNotLeader
+	}
+	return nil
 }

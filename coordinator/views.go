@@ -34,9 +34,12 @@ type ClassStatus struct {
 // DeviceStatus is a device as the API shows it: its record and its presence.
 type DeviceStatus struct {
 	profiles.Device
-	// Presence is PresenceLive or PresenceStale.
+	// Presence is PresenceLive (its presence lease is alive, or it registered less
+	// than StaleAfter ago) or PresenceStale.
 	Presence string `json:"presence"`
-	// HeartbeatAt is the time of the last heartbeat the leader stored.
+	// PresentSince is when the device's current presence lease was granted.
+	PresentSince *time.Time `json:"presentSince,omitempty"`
+	// HeartbeatAt is the time of the last heartbeat, known on the leader only.
 	HeartbeatAt *time.Time `json:"heartbeatAt,omitempty"`
 	// HeartbeatVariant is the variant the device said it runs in that heartbeat.
 	HeartbeatVariant string `json:"heartbeatVariant,omitempty"`
@@ -51,42 +54,41 @@ type DeviceDetail struct {
 	ReportsApplied int64 `json:"reportsApplied"`
 }
 
-// presenceOf says whether a device last seen at seen is live at now.
-func (c *Coordinator) presenceOf(seen, now time.Time) string {
-	if seen.IsZero() || now.Sub(seen) > c.cfg.StaleAfter {
-		return PresenceStale
-	}
-	return PresenceLive
+// leaseRecord is the value profiles.Presence keeps at presence/<id>.
+type leaseRecord struct {
+	Since time.Time `json:"since"`
 }
 
-// readPresence reads every device's stored heartbeat.
-func (c *Coordinator) readPresence(ctx context.Context) (map[string]Presence, error) {
+// readPresence returns the devices whose presence lease is alive, with the time each
+// lease was granted (zero when the record has another format).
+func (c *Coordinator) readPresence(ctx context.Context) (map[string]time.Time, error) {
 	resp, err := c.etcd.Get(ctx, presencePrefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("presence: %w", err)
 	}
-	out := make(map[string]Presence, len(resp.Kvs))
+	out := make(map[string]time.Time, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var p Presence
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			continue // written by another version; treat as never seen
-		}
-		out[strings.TrimPrefix(string(kv.Key), presencePrefix)] = p
+		var rec leaseRecord
+		_ = json.Unmarshal(kv.Value, &rec)
+		out[strings.TrimPrefix(string(kv.Key), presencePrefix)] = rec.Since
 	}
 	return out, nil
 }
 
-func (c *Coordinator) deviceStatus(d profiles.Device, p Presence, hasP bool, now time.Time) DeviceStatus {
-	seen := d.LastSeen
-	ds := DeviceStatus{Device: d}
-	if hasP {
-		if p.LastSeen.After(seen) {
-			seen = p.LastSeen
-		}
-		at := p.LastSeen
-		ds.HeartbeatAt, ds.HeartbeatVariant = &at, p.InstalledVariant
+// deviceStatus joins a device record with its presence lease (present, since) and
+// the leader's last heartbeat of it.
+func (c *Coordinator) deviceStatus(d profiles.Device, present bool, since, now time.Time) DeviceStatus {
+	ds := DeviceStatus{Device: d, Presence: PresenceStale}
+	if present || now.Sub(d.LastSeen) <= c.cfg.StaleAfter {
+		ds.Presence = PresenceLive
 	}
-	ds.Presence = c.presenceOf(seen, now)
+	if present && !since.IsZero() {
+		ds.PresentSince = &since
+	}
+	if hb, ok := c.presence.lastSeen(d.ID); ok {
+		at := hb.LastSeen
+		ds.HeartbeatAt, ds.HeartbeatVariant = &at, hb.InstalledVariant
+	}
 	return ds
 }
 
@@ -105,8 +107,8 @@ func (c *Coordinator) Devices(ctx context.Context) ([]DeviceStatus, error) {
 	now := time.Now()
 	out := make([]DeviceStatus, 0, len(devices))
 	for _, d := range devices {
-		p, ok := pres[d.ID]
-		out = append(out, c.deviceStatus(d, p, ok, now))
+		since, ok := pres[d.ID]
+		out = append(out, c.deviceStatus(d, ok, since, now))
 	}
 	return out, nil
 }
@@ -127,10 +129,12 @@ func (c *Coordinator) Device(ctx context.Context, id string) (*DeviceDetail, err
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
-	var p Presence
+	var rec leaseRecord
 	pk := resp.Responses[0].GetResponseRange().GetKvs()
-	hasP := len(pk) == 1 && json.Unmarshal(pk[0].Value, &p) == nil
-	out := &DeviceDetail{DeviceStatus: c.deviceStatus(d, p, hasP, time.Now())}
+	if len(pk) == 1 {
+		_ = json.Unmarshal(pk[0].Value, &rec)
+	}
+	out := &DeviceDetail{DeviceStatus: c.deviceStatus(d, len(pk) == 1, rec.Since, time.Now())}
 	if lr := resp.Responses[1].GetResponseRange().GetKvs(); len(lr) == 1 {
 		out.ReportsApplied = lr[0].Version
 		r := &fpv1.Report{}
