@@ -35,7 +35,7 @@ type presence struct {
 	mu      sync.Mutex
 	known   map[string]string // device -> class
 	pending map[string]Presence
-	last    map[string]Presence // device -> last heartbeat seen while leading
+	last    map[string]Presence  // device -> last heartbeat seen while leading
 	asked   map[string]time.Time // device -> when it was last asked to register again
 }
 
