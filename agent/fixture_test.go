@@ -92,7 +92,13 @@ func (f *fleet) registrations() []*fpv1.RegisterRequest {
 // returned stop is called.
 func (f *fleet) startAgent(id, dataDir string, opts ...Option) (a *Agent, stop func()) {
 	f.t.Helper()
-	nc := testutil.NATSConn(f.t, f.url)
+	return f.startAgentWith(id, dataDir, nil, opts...)
+}
+
+// startAgentWith is startAgent with options for the agent's NATS connection.
+func (f *fleet) startAgentWith(id, dataDir string, natsOpts []nats.Option, opts ...Option) (a *Agent, stop func()) {
+	f.t.Helper()
+	nc := testutil.NATSConn(f.t, f.url, natsOpts...)
 	base := []Option{
 		WithDeviceID(id), WithDataDir(dataDir), WithLogger(testLogger(f.t)),
 		WithRetryBackoff(20*time.Millisecond, 200*time.Millisecond), WithBenchmarkRuns(1, 5),
