@@ -92,13 +92,19 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// The patch matrix is built a block of output rows at a time, small enough to stay
 	// in cache while the GEMM reads it.
 	rb := max(1, min(o.oh, convBlockFloats/(o.k*o.ow)))
-	blocks := (o.oh + rb - 1) / rb
 	// One sample: spread its row blocks over the threads (each with its own patch
-	// buffer; with several samples the chunks already use the threads).
+	// buffer; with several samples the chunks already use the threads). Each block's
+	// GEMM is then kept small enough that the kernel does not fan out again inside
+	// (nested fan-out oversubscribes the cores); when that would leave blocks too
+	// narrow for the GEMM, the kernel parallelizes the whole product instead.
 	blockThreads := 1
 	if nc == 1 && o.fanOut(r) > 1 && !o.direct && !depthwise {
-		blockThreads = min(r.threads, blocks, maxChunks)
+		if rp := kernelSerialMACs / (o.mg * o.k * o.ow); rp*o.ow >= minBlockCols {
+			rb = min(rb, rp)
+			blockThreads = min(r.threads, (o.oh+rb-1)/rb, maxChunks)
+		}
 	}
+	blocks := (o.oh + rb - 1) / rb
 	if !o.direct && !depthwise {
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), o.k*rb*o.ow)
 	}
@@ -191,9 +197,19 @@ func (o *convOp) setEpilogue(ep *epilogue) { o.ep = ep }
 // GEMM consumes it: 128 KiB, which stays in L2.
 const convBlockFloats = 32 << 10
 
-// minParallelMACs is the convolution size (multiply-adds) from which the batch is
-// spread over threads: a goroutine costs about as much as 30K multiply-adds.
-const minParallelMACs = 128 << 10
+// kernelSerialMACs is the GEMM size (multiply-adds) below which kernels.Gemm stays on
+// the calling goroutine (kernels' fan-out threshold, half of minParallelWork per extra
+// goroutine); minBlockCols is the narrowest row block worth a GEMM call.
+const (
+	kernelSerialMACs = 128 << 10
+	minBlockCols     = 32
+)
+
+// minParallelMACs is the convolution size (multiply-adds) from which its work is
+// spread over threads. Waking a parked thread costs tens of microseconds on a busy
+// machine, the time of a few hundred thousand multiply-adds, so smaller convolutions
+// (LeNet-5's first layer, ResNet-8's stem) stay on the calling goroutine.
+const minParallelMACs = 1 << 20
 
 // fanOut is the number of threads worth using for this convolution.
 func (o *convOp) fanOut(r *runState) int {
