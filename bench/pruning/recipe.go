@@ -69,7 +69,11 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 		return row{}, err
 	}
 	mc := prune.MeasureConfig{Batches: []int{1, 64}, Sparse: r.Sparse, Threads: threads, MinTime: time.Second}
-	before, after, err := prune.MeasurePair(ctx, base, res.Graph, s.test, mc)
+	test := s.test
+	if r.SpeedOnly {
+		test = nil
+	}
+	before, after, err := prune.MeasurePair(ctx, base, res.Graph, test, mc)
 	if err != nil {
 		return row{}, err
 	}
@@ -83,6 +87,10 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 		speed := float64(rw.Lat1) / float64(rw.Lat1Sparse)
 		rw.Pass = speed >= r.SparseSpeed
 		rw.Note = fmt.Sprintf("bar: sparse kernels ≥ %.0fx faster than the dense form at batch 1: %.2fx", r.SparseSpeed, speed)
+	} else if r.SpeedOnly {
+		speed := float64(rw.Lat1Base) / float64(rw.Lat1)
+		rw.Pass = rw.MACsRatio >= r.MinRatio && speed >= 0.7*rw.MACsRatio
+		rw.Note = fmt.Sprintf("speed only (untrained): MACs ≥ %.0fx, b1 speedup %.2fx ≥ 0.7×MACs ratio = %.2fx", r.MinRatio, speed, 0.7*rw.MACsRatio)
 	} else if r.Cfg.Method == prune.Structured {
 		speed := float64(rw.Lat1Base) / float64(rw.Lat1)
 		rw.Pass = drop <= r.MaxDrop && rw.MACsRatio >= r.MinRatio && speed >= 0.7*rw.MACsRatio
