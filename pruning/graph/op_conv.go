@@ -92,16 +92,20 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// The patch matrix is built a block of output rows at a time, small enough to stay
 	// in cache while the GEMM reads it.
 	rb := max(1, min(o.oh, convBlockFloats/(o.k*o.ow)))
-	// One sample: spread its row blocks over the threads (each with its own patch
-	// buffer; with several samples the chunks already use the threads). Each block's
-	// GEMM is then kept small enough that the kernel does not fan out again inside
-	// (nested fan-out oversubscribes the cores); when that would leave blocks too
-	// narrow for the GEMM, the kernel parallelizes the whole product instead.
+	// When this convolution runs on several goroutines (batch chunks, or for one
+	// sample its row blocks), each block's GEMM is kept small enough that the kernel
+	// does not fan out again inside: nested fan-out oversubscribes the cores. Where
+	// that would leave blocks too narrow for the GEMM, the blocks stay large; a single
+	// sample then leaves the parallelism to the kernel.
 	blockThreads := 1
-	if nc == 1 && o.fanOut(r) > 1 && !o.direct && !depthwise {
+	if o.fanOut(r) > 1 && !o.direct && !depthwise {
 		if rp := kernelSerialMACs / (o.mg * o.k * o.ow); rp*o.ow >= minBlockCols {
 			rb = min(rb, rp)
-			blockThreads = min(r.threads, (o.oh+rb-1)/rb, maxChunks)
+			if nc == 1 {
+				// One sample: spread its row blocks over the threads, each with its
+				// own patch buffer (several samples already use them by chunk).
+				blockThreads = min(r.threads, (o.oh+rb-1)/rb, maxChunks)
+			}
 		}
 	}
 	blocks := (o.oh + rb - 1) / rb
