@@ -168,3 +168,40 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+func TestBusyPortsFailFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = embedded.StartNATS(ctx, t.TempDir(), embedded.WithNATSPort(port))
+	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
+		t.Errorf("NATS on a busy port: error = %v, want a listen error", err)
+	}
+	_, err = embedded.StartEtcd(ctx, t.TempDir(), embedded.WithEtcdClientURL("http://127.0.0.1:"+strconv.Itoa(port)))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("etcd on a busy port: error = %v, want address already in use", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("busy ports took %s to report", d)
+	}
+}
+
+func TestSecondServerOnSameDirFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	testutil.EtcdServerIn(t, dir)
+	testutil.NATSServerIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := embedded.StartEtcd(ctx, dir); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("second etcd on the same dir: error = %v, want in use", err)
+	}
+	if _, err := embedded.StartNATS(ctx, dir); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("second NATS on the same dir: error = %v, want in use", err)
+	}
+}

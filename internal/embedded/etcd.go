@@ -22,6 +22,7 @@ type Etcd struct {
 	srv       *embed.Etcd
 	endpoints []string
 	closing   *atomic.Bool
+	lock      *dirLock
 	closeOnce sync.Once
 }
 
@@ -39,6 +40,16 @@ func StartEtcd(ctx context.Context, dir string, opts ...EtcdOption) (*Etcd, erro
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded etcd: create data dir: %w", err)
 	}
+	lock, err := lockDir(filepath.Join(dir, "etcd.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.unlock()
+		}
+	}()
 	clientURL, err := url.Parse(c.clientURL)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: client url %q: %w", c.clientURL, err)
@@ -86,10 +97,11 @@ func StartEtcd(ctx context.Context, dir string, opts ...EtcdOption) (*Etcd, erro
 		srv.Close()
 		return nil, fmt.Errorf("embedded etcd: not ready: %w", ctx.Err())
 	}
-	e := &Etcd{dir: dir, srv: srv, closing: closing}
+	e := &Etcd{dir: dir, srv: srv, closing: closing, lock: lock}
 	for _, l := range srv.Clients {
 		e.endpoints = append(e.endpoints, "http://"+l.Addr().String())
 	}
+	ok = true
 	return e, nil
 }
 
@@ -123,6 +135,7 @@ func (e *Etcd) Close() error {
 		e.closing.Store(true)
 		e.srv.Close()
 		<-e.srv.Server.StopNotify()
+		e.lock.unlock()
 	})
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 type NATS struct {
 	dir       string
 	srv       *server.Server
+	lock      *dirLock
 	closeOnce sync.Once
 }
 
@@ -35,6 +38,26 @@ func StartNATS(ctx context.Context, dir string, opts ...NATSOption) (*NATS, erro
 	storeDir := filepath.Join(dir, "nats")
 	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: create store dir: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, "nats.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.unlock()
+		}
+	}()
+	if c.port > 0 {
+		// nats-server reports a busy port only in its log and then never becomes
+		// ready; say so at once instead.
+		addr := net.JoinHostPort(c.host, strconv.Itoa(c.port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: cannot listen on %s (another NATS server running?): %w", addr, err)
+		}
+		_ = l.Close()
 	}
 	sopts := &server.Options{
 		ServerName:         c.name,
@@ -71,7 +94,8 @@ func StartNATS(ctx context.Context, dir string, opts ...NATSOption) (*NATS, erro
 		srv.WaitForShutdown()
 		return nil, errors.New("embedded nats: JetStream did not start")
 	}
-	return &NATS{dir: dir, srv: srv}, nil
+	ok = true
+	return &NATS{dir: dir, srv: srv, lock: lock}, nil
 }
 
 // ClientURL returns the URL clients connect to, with the real port.
@@ -98,6 +122,7 @@ func (n *NATS) Close() error {
 	n.closeOnce.Do(func() {
 		n.srv.Shutdown()
 		n.srv.WaitForShutdown()
+		n.lock.unlock()
 	})
 	return nil
 }
