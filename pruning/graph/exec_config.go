@@ -23,7 +23,9 @@ func defaultExecConfig() execConfig {
 }
 
 // WithThreads sets how many goroutines an operator may fan out to; n < 1 means
-// runtime.GOMAXPROCS(0), the default. Results do not depend on n.
+// runtime.GOMAXPROCS(0), the default. Results do not depend on n. The GEMM kernels
+// inside an operator fan out on their own, capped process-wide by
+// kernels.SetMaxThreads.
 func WithThreads(n int) Option {
 	return func(c *execConfig) {
 		if n < 1 {
