@@ -251,3 +251,14 @@ func (c *Coordinator) refreshGauges(ctx context.Context) {
 		}
 	}
 }
+
+// StoredReports counts the reports applied to etcd, over every class and device.
+func (c *Coordinator) StoredReports(ctx context.Context) (int64, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	resp, err := c.etcd.Get(ctx, reportsPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("reports: %w", err)
+	}
+	return resp.Count, nil
+}

@@ -164,15 +164,31 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	pubDur := time.Since(t1)
 	fmt.Printf("reports published and stored by JetStream: %d in %v = %.0f reports/s\n", published.Load(), pubDur.Round(time.Millisecond), float64(published.Load())/pubDur.Seconds())
+	// A report counts as ingested once the coordinator applied it or found it
+	// already applied (a transaction whose answer was lost commits all the same);
+	// etcd is then checked to hold each report exactly once.
+	beforeDup := b.counter("fleetprune_coordinator_reports_ingested_total", "duplicate")
+	ingested := func() float64 {
+		return b.counter("fleetprune_coordinator_reports_ingested_total", "applied") - before +
+			b.counter("fleetprune_coordinator_reports_ingested_total", "duplicate") - beforeDup
+	}
 	deadline := time.Now().Add(10 * time.Minute)
-	for b.counter("fleetprune_coordinator_reports_ingested_total", "applied")-before < float64(total) {
+	for ingested() < float64(total) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("only %.0f of %d reports applied", b.counter("fleetprune_coordinator_reports_ingested_total", "applied")-before, total)
+			return fmt.Errorf("only %.0f of %d reports ingested", ingested(), total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	ingDur := time.Since(t1)
 	fmt.Printf("reports ingested (applied to etcd, acked): %d in %v = %.0f reports/s\n", total, ingDur.Round(time.Millisecond), float64(total)/ingDur.Seconds())
+	stored, err := b.c.StoredReports(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("reports stored in etcd: %d (want %d)\n", stored, total)
+	if stored != int64(total) {
+		return fmt.Errorf("etcd holds %d reports, want %d", stored, total)
+	}
 	fmt.Printf("duplicates %.0f, rejected %.0f, errors %.0f; heartbeats ok %.0f\n",
 		b.counter("fleetprune_coordinator_reports_ingested_total", "duplicate"),
 		b.counter("fleetprune_coordinator_reports_ingested_total", "rejected"),
@@ -230,9 +246,10 @@ func (b *bench) registerAgents(ctx context.Context, sims []*sim) (time.Duration,
 		cancel()
 		wg.Wait()
 	}
-	before := b.counter("fleetprune_coordinator_registrations_total", "accepted")
-	t0 := time.Now()
-	for _, s := range sims {
+	// Agents are built first (each opens its data directory), then all started at
+	// once: the clock runs from the start to the last accepted registration.
+	agents := make([]*agent.Agent, len(sims))
+	for i, s := range sims {
 		hw := agent.DetectHardware()
 		hw.Cores, hw.Threads = s.cores, s.cores
 		a, err := agent.New(s.nc, agent.WithDeviceID(s.id), agent.WithDataDir(filepath.Join(b.dir, "agents", s.id)),
@@ -240,6 +257,11 @@ func (b *bench) registerAgents(ctx context.Context, sims []*sim) (time.Duration,
 		if err != nil {
 			return 0, stop, fmt.Errorf("agent %s: %w", s.id, err)
 		}
+		agents[i] = a
+	}
+	before := b.counter("fleetprune_coordinator_registrations_total", "accepted")
+	t0 := time.Now()
+	for _, a := range agents {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -52,6 +52,8 @@ type upStack struct {
 	Etcd        *embedded.Etcd
 	NATS        *embedded.NATS
 	Coordinator *coordinator.Coordinator
+	// APIAddr is where the dashboard and the API listen.
+	APIAddr string
 }
 
 // runUp starts the embedded stack and blocks until ctx ends, then stops agents,
@@ -84,7 +86,10 @@ func runUp(ctx context.Context, s *settings, log *slog.Logger, ready func(*upSta
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
-	c, err := coordinator.New(cli, nc, key, coordinator.WithConfig(s.Coordinator), coordinator.WithLogger(log))
+	// Local agents benchmark on the cores the tuning workbench trains on: one gate
+	// keeps a fine-tune from skewing a benchmark that tuning then acts on.
+	gate := agent.NewBenchGate(1)
+	n, err := newNode(cli, nc, key, s, log, gate)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
@@ -95,7 +100,7 @@ func runUp(ctx context.Context, s *settings, log *slog.Logger, ready func(*upSta
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := c.Run(runCtx); err != nil {
+		if err := n.run(runCtx); err != nil {
 			errc <- err
 			cancel()
 		}
@@ -111,7 +116,8 @@ func runUp(ctx context.Context, s *settings, log *slog.Logger, ready func(*upSta
 		a, err := agent.New(anc,
 			agent.WithDeviceID(id),
 			agent.WithDataDir(filepath.Join(s.DataDir, "agents", id)),
-			agent.WithLogger(log.With("agent", id)))
+			agent.WithLogger(log.With("agent", id)),
+			agent.WithBenchGate(gate))
 		if err != nil {
 			anc.Close()
 			cancel()
@@ -127,10 +133,10 @@ func runUp(ctx context.Context, s *settings, log *slog.Logger, ready func(*upSta
 			}
 		}()
 	}
-	log.Info("fleetprune is up", "api", "http://"+s.Coordinator.HTTPAddr, "nats", ns.ClientURL(),
+	log.Info("fleetprune is up", "dashboard", "http://"+n.apiAddr+"/", "nats", ns.ClientURL(),
 		"etcd", etcd.Endpoints(), "data_dir", s.DataDir, "local_agents", s.LocalAgents)
 	if ready != nil {
-		ready(&upStack{Etcd: etcd, NATS: ns, Coordinator: c})
+		ready(&upStack{Etcd: etcd, NATS: ns, Coordinator: n.c, APIAddr: n.apiAddr})
 	}
 	<-runCtx.Done()
 	wg.Wait()

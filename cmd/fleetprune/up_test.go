@@ -40,8 +40,8 @@ func startUp(t *testing.T, dir string, agents int) (*coordinator.Client, []byte,
 	case <-time.After(60 * time.Second):
 		t.Fatal("up did not start within 60s")
 	}
-	testutil.WaitFor(t, 15*time.Second, func() bool { return u.Coordinator.IsLeader() && u.Coordinator.APIAddr() != "" })
-	cl, err := coordinator.NewClient("http://" + u.Coordinator.APIAddr())
+	testutil.WaitFor(t, 15*time.Second, func() bool { return u.Coordinator.IsLeader() })
+	cl, err := coordinator.NewClient("http://" + u.APIAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
