@@ -285,6 +285,10 @@ func pruneUnstructured(ctx context.Context, g *graph.Graph, cfg Config) (*Result
 	if err != nil {
 		return nil, err
 	}
+	// Fail before any fine-tuning when the final masks cannot be made (hybrid caps).
+	if _, err := maskAt(final); err != nil {
+		return nil, err
+	}
 	res := &Result{}
 	var masks Masks
 	apply := func() { masks.Apply(g) }

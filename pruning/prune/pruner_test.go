@@ -192,6 +192,8 @@ func TestBadTargets(t *testing.T) {
 		{"negative sparsity", Config{Method: Structured, Target: Target{Kind: TargetSparsity, Value: -0.2}}, "[0, 1)"},
 		{"plan unknown layer", Config{Method: Structured, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"conv9": 0.5}}}, `"conv9"`},
 		{"plan for unstructured", Config{Method: UnstructuredLayer, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"fc1": 0.5}}}, "structured"},
+		{"hybrid caps below the target", Config{Method: UnstructuredHybrid, Target: Target{Kind: TargetSparsity, Value: 0.9}, Tolerance: 0.5,
+			Curves: []plan.Curve{{Layer: "fc1.weight", Ratios: []float64{0.5, 0.9}, Drops: []float64{3, 9}}}}, "caps allow at most"},
 		{"hybrid without curves", Config{Method: UnstructuredHybrid, Target: Target{Kind: TargetSparsity, Value: 0.5}}, "sensitivity"},
 		{"curve for unknown layer", Config{Method: Structured, Target: Target{Kind: TargetMACs, Value: 0.5, Relative: true},
 			Curves: []plan.Curve{{Layer: "nope", Ratios: []float64{0.5}, Drops: []float64{1}}}}, `"nope"`},
