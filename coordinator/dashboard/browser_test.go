@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fleetprune/fleetprune/coordinator/dashboard"
+	"github.com/fleetprune/fleetprune/coordinator/tuning"
+	"github.com/fleetprune/fleetprune/internal/testutil"
+	"github.com/fleetprune/fleetprune/profiles"
 	"github.com/fleetprune/fleetprune/rollout"
 )
 
@@ -132,12 +136,13 @@ func (b *browser) screenshot(name string) {
 	b.t.Logf("screenshot %s (%d bytes)", path, len(png))
 }
 
-// show switches the app to route and waits for that page to render.
+// show switches the app to route and waits for that route to render (a render of the
+// previous route still in flight marks its own route, so it cannot satisfy the wait).
 func (b *browser) show(route, page string) {
 	b.t.Helper()
 	b.do("show "+route,
-		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.body.dataset.page = ""; location.hash = %q; undefined`, route)),
-		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-page=%q] #main > *`, page))),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q; undefined`, route)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-page=%q][data-route=%q] #main > *`, page, route))),
 	)
 }
 
@@ -235,4 +240,29 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("report: %d charts, want 2", n)
 	}
 	b.screenshot("report-edge")
+
+	b.do("back to the app", chromedp.Navigate(srv.URL+"/#/class/edge"), chromedp.WaitVisible(chromedp.CSS(`body[data-page="class"] #retune`)))
+	// Retune through the button (last: it clears the edge class's trials): a new tuning generation with the operator's reason.
+	b.do("retune", chromedp.SendKeys(chromedp.CSS(`#retune-reason`), "new probe devices"), chromedp.Click(chromedp.CSS(`#retune`)))
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		resp, err := fx.cli.Get(context.Background(), profiles.TuningKey("edge"))
+		if err != nil || len(resp.Kvs) != 1 {
+			return fmt.Errorf("read tuning state: %v", err)
+		}
+		var st tuning.State
+		if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+			return err
+		}
+		if st.Generation != 2 || st.RetuneReason != "new probe devices" {
+			return fmt.Errorf("tuning of edge: generation %d, retune reason %q", st.Generation, st.RetuneReason)
+		}
+		return nil
+	})
+	b.do("retune shown", chromedp.WaitVisible(chromedp.CSS(`body[data-page="class"] #main`)))
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if txt := b.text(); !strings.Contains(txt, "new probe devices") || !strings.Contains(txt, "measuring-base") {
+			return fmt.Errorf("class page does not show the retune yet")
+		}
+		return nil
+	})
 }

@@ -289,11 +289,13 @@ async function render() {
     window.scrollTo(0, y);
     render.last = Date.now();
     document.body.dataset.page = page;
+    document.body.dataset.route = hash;
     document.body.dataset.rendered = String(seq);
   } catch (e) {
     if (seq !== render.seq) return;
     main.replaceChildren(h("div", { class: "card bad" }, "Could not load: " + e.message));
     document.body.dataset.page = page;
+    document.body.dataset.route = hash;
     document.body.dataset.rendered = String(seq);
   }
 }
