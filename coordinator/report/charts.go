@@ -75,7 +75,11 @@ func ParetoSVG(tv *view.TuningView) string {
 			pl.raw(`<text x="%.1f" y="%.1f" fill="#455a64">base</text>`, x+7, y-6)
 		default:
 			pl.raw(`<circle class="pt trial" cx="%.1f" cy="%.1f" r="5" fill="%s"><title>%s</title></circle>`, x, y, colour, esc(title))
-			pl.raw(`<text x="%.1f" y="%.1f" fill="#333">%d</text>`, x+7, y+4, p.Iteration)
+			lx := x + 7
+			if p.Accepted {
+				lx = x - 20 // clear of the ring and its label
+			}
+			pl.raw(`<text x="%.1f" y="%.1f" fill="#333">%d</text>`, lx, y+4, p.Iteration)
 		}
 		if p.Accepted {
 			pl.raw(`<circle class="pt accepted" cx="%.1f" cy="%.1f" r="10" fill="none" stroke="#2e7d32" stroke-width="2.5"><title>accepted: %s</title></circle>`, x, y, esc(title))
