@@ -41,8 +41,10 @@ type Coordinator struct {
 
 	presence *presence
 	classes  classCache
-	store    *profiles.Store
-	apiAddr  string
+	// reportLease is the lease applied reports are put under.
+	reportLease reportLease
+	store       *profiles.Store
+	apiAddr     string
 }
 
 // New returns a coordinator over an etcd client and a NATS connection, signing
@@ -184,6 +186,7 @@ func (c *Coordinator) lead(ctx context.Context, f profiles.Fence) error {
 		func(ctx context.Context, f profiles.Fence) error { return c.ingestReports(ctx, f, cons) },
 		c.flushPresence,
 		c.watchClasses,
+		func(ctx context.Context, _ profiles.Fence) error { return c.compactHistory(ctx) },
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, len(parts))

@@ -44,6 +44,8 @@ const (
 	DefaultDuplicateWindow = 10 * time.Minute
 	// DefaultReportConsumer is the durable name of the coordinators' report consumer.
 	DefaultReportConsumer = "coordinator"
+	// DefaultReportRetention is how long applied reports stay in etcd.
+	DefaultReportRetention = 24 * time.Hour
 	// DefaultRequestTimeout bounds one etcd or NATS call when the caller's context has
 	// no deadline.
 	DefaultRequestTimeout = 10 * time.Second
@@ -76,6 +78,13 @@ type Config struct {
 	StreamMaxBytes int64 `mapstructure:"stream_max_bytes" json:"stream_max_bytes"`
 	// StreamReplicas is the replica count of streams and the bucket (1 for one server).
 	StreamReplicas int `mapstructure:"stream_replicas" json:"stream_replicas"`
+	// ReportRetention is how long applied reports stay under reports/ in etcd; they
+	// are put under a lease of that length. Each device's last report stays.
+	ReportRetention time.Duration `mapstructure:"report_retention" json:"report_retention"`
+	// CompactEvery, when positive, makes the leader compact etcd's history every
+	// CompactEvery to the revision of one period before (for an etcd without its own
+	// auto-compaction, such as the embedded one of `fleetprune up`).
+	CompactEvery time.Duration `mapstructure:"compact_every" json:"compact_every"`
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -96,6 +105,7 @@ func DefaultConfig() Config {
 		ReportAckWait:     DefaultReportAckWait,
 		StreamMaxBytes:    DefaultStreamMaxBytes,
 		StreamReplicas:    1,
+		ReportRetention:   DefaultReportRetention,
 	}
 }
 
@@ -135,6 +145,9 @@ func (c Config) withDefaults() Config {
 	if c.StreamReplicas == 0 {
 		c.StreamReplicas = d.StreamReplicas
 	}
+	if c.ReportRetention == 0 {
+		c.ReportRetention = d.ReportRetention
+	}
 	return c
 }
 
@@ -167,6 +180,12 @@ func (c Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, fmt.Errorf("stream_replicas: %d is outside 1..5", c.StreamReplicas))
+	}
+	if c.ReportRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("report_retention: %s is below 1m", c.ReportRetention))
+	}
+	if c.CompactEvery < 0 || c.CompactEvery > 0 && c.CompactEvery < time.Minute {
+		errs = append(errs, fmt.Errorf("compact_every: %s: want 0 (off) or at least 1m", c.CompactEvery))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("coordinator config: %w", errors.Join(errs...))

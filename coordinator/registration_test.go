@@ -124,7 +124,7 @@ func TestRegistrationPlacementAndPresence(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	testutil.CheckFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 15*time.Second, func() error {
 		ds, err := api.Devices(ctx)
 		if err != nil {
 			return err

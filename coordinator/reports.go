@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
@@ -154,11 +155,12 @@ func (c *Coordinator) applyGroup(ctx context.Context, f profiles.Fence, msgs []j
 // applyChunk applies reports of distinct devices in one fenced transaction, or one
 // by one when that transaction does not succeed as a whole.
 func (c *Coordinator) applyChunk(ctx context.Context, f profiles.Fence, chunk []reportMsg) error {
-	if len(chunk) > 1 {
+	lease, lerr := c.reportLeaseID(ctx)
+	if len(chunk) > 1 && lerr == nil {
 		cmps := []clientv3.Cmp{f.Cmp()}
 		var ops []clientv3.Op
 		for _, rm := range chunk {
-			cs, puts, err := reportOps(rm.r)
+			cs, puts, err := reportOps(rm.r, lease)
 			if err != nil {
 				cmps = nil
 				break
@@ -176,6 +178,9 @@ func (c *Coordinator) applyChunk(ctx context.Context, f profiles.Fence, chunk []
 				}
 				c.log.Debug("reports applied together", "reports", len(chunk))
 				return nil
+			}
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				c.forgetReportLease()
 			}
 			c.log.Debug("reports applied one by one", "reports", len(chunk), "err", err)
 		}
@@ -320,10 +325,11 @@ func validateReport(r *fpv1.Report, class, device string) error {
 }
 
 // reportOps returns the conditions and puts that apply r: the report under its
-// (device, seq) key, the device's last report and last applied seq, only if the
+// (device, seq) key (under lease, so it leaves after ReportRetention), the device's
+// last report and last applied seq, only if the
 // device is registered and the report key is new, so that a report redelivered after
 // a failover is recognised and not applied twice.
-func reportOps(r *fpv1.Report) ([]clientv3.Cmp, []clientv3.Op, error) {
+func reportOps(r *fpv1.Report, lease clientv3.LeaseID) ([]clientv3.Cmp, []clientv3.Op, error) {
 	b, err := proto.Marshal(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("report: encode: %w", err)
@@ -334,7 +340,7 @@ func reportOps(r *fpv1.Report) ([]clientv3.Cmp, []clientv3.Op, error) {
 			clientv3.Compare(clientv3.CreateRevision(dk), ">", 0),
 			clientv3.Compare(clientv3.CreateRevision(rk), "=", 0),
 		}, []clientv3.Op{
-			clientv3.OpPut(rk, string(b)),
+			clientv3.OpPut(rk, string(b), clientv3.WithLease(lease)),
 			clientv3.OpPut(lastReportPrefix+r.GetDeviceId(), string(b)),
 			clientv3.OpPut(reportSeqPrefix+r.GetDeviceId(), seqValue(r.GetSeq())),
 		}, nil
@@ -344,7 +350,11 @@ func reportOps(r *fpv1.Report) ([]clientv3.Cmp, []clientv3.Op, error) {
 // duplicate from an unregistered device (errRejected) and a lost fence
 // (ErrNotLeader).
 func (c *Coordinator) applyReport(ctx context.Context, f profiles.Fence, r *fpv1.Report) (reportOutcome, error) {
-	cmps, ops, err := reportOps(r)
+	lease, err := c.reportLeaseID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cmps, ops, err := reportOps(r, lease)
 	if err != nil {
 		return 0, err
 	}
@@ -358,6 +368,9 @@ func (c *Coordinator) applyReport(ctx context.Context, f profiles.Fence, r *fpv1
 			clientv3.OpGet(dk, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			c.forgetReportLease()
+		}
 		return 0, fmt.Errorf("report: apply in etcd: %w", err)
 	}
 	if resp.Succeeded {

@@ -93,6 +93,8 @@ func configDefaults() map[string]any {
 		"coordinator.report_ack_wait":    cc.ReportAckWait,
 		"coordinator.stream_max_bytes":   cc.StreamMaxBytes,
 		"coordinator.stream_replicas":    cc.StreamReplicas,
+		"coordinator.report_retention":   cc.ReportRetention,
+		"coordinator.compact_every":      time.Duration(0), // `up` uses 10m for its embedded etcd
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
@@ -47,6 +48,9 @@ everything cleanly. Agents on other machines connect with
 	return cmd
 }
 
+// upCompactEvery is how often `up` compacts its embedded etcd's history.
+const upCompactEvery = 10 * time.Minute
+
 // upStack is what runUp started; ready receives it once everything runs, for tests.
 type upStack struct {
 	Etcd        *embedded.Etcd
@@ -59,6 +63,10 @@ type upStack struct {
 // runUp starts the embedded stack and blocks until ctx ends, then stops agents,
 // coordinator, NATS and etcd in that order.
 func runUp(ctx context.Context, s *settings, log *slog.Logger, ready func(*upStack)) (err error) {
+	if s.Coordinator.CompactEvery == 0 {
+		// The embedded etcd has no auto-compaction: the leader compacts its history.
+		s.Coordinator.CompactEvery = upCompactEvery
+	}
 	etcd, err := embedded.StartEtcd(ctx, s.DataDir,
 		embedded.WithEtcdClientURL(s.Embedded.EtcdClientURL), embedded.WithEtcdPeerURL(s.Embedded.EtcdPeerURL))
 	if err != nil {
