@@ -45,9 +45,10 @@ type config struct {
 	root             string
 }
 
-func parseFlags() (config, error) {
+func parseFlags(args []string) (config, error) {
 	var c config
 	var archs string
+	flag := flag.NewFlagSet("engine", flag.ContinueOnError)
 	flag.IntVar(&c.threads, "threads", 2, "threads for every engine (GOMAXPROCS, torch.set_num_threads, ORT intraOpNumThreads)")
 	flag.Float64Var(&c.sparsity, "sparsity", 0.9, "also time LeNet-300-100 magnitude-pruned to this zero fraction, dense and sparse (0 to skip)")
 	flag.BoolVar(&c.quick, "quick", false, "fewer rounds and shorter runs (a rough table in well under a minute)")
@@ -62,7 +63,9 @@ func parseFlags() (config, error) {
 	flag.BoolVar(&c.noORT, "no-ort", false, "skip ONNX Runtime")
 	flag.BoolVar(&c.gemmOnly, "gemm", false, "benchmark the GEMM kernels alone against gonum's sgemm and exit")
 	flag.BoolVar(&c.sparse, "sparse", false, "benchmark CSR against dense on pruned LeNet-300-100 layers and exit")
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return c, fmt.Errorf("bench: %w", err)
+	}
 	if flag.NArg() > 0 {
 		return c, fmt.Errorf("bench: unexpected arguments %q", flag.Args())
 	}
@@ -107,7 +110,7 @@ func parseFlags() (config, error) {
 }
 
 func run() error {
-	cfg, err := parseFlags()
+	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		return err
 	}
