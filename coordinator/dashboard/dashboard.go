@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -21,6 +22,8 @@ type server struct {
 	reader  *view.Reader
 	actions Actions
 	routes  []string
+	// shutdowns maps each *http.Server seen to a context that ends at its Shutdown.
+	shutdowns sync.Map
 }
 
 // New returns the dashboard's handler: the single-page app at / and /assets/, the

@@ -87,8 +87,9 @@ func WithAPI(api http.Handler) Option {
 	return func(c *config) { c.api = api }
 }
 
-// WithContext ends every open event stream when ctx ends, so a server shutting down
-// is not held open by browsers (http.Server.Shutdown waits for them otherwise).
+// WithContext ends every open event stream when ctx ends. Streams also end when the
+// http.Server serving them starts Shutdown (through RegisterOnShutdown); use this for
+// servers that are closed otherwise.
 func WithContext(ctx context.Context) Option {
 	return func(c *config) {
 		if ctx != nil {

@@ -26,6 +26,10 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(s.cfg.base, cancel)
 	defer stop()
+	if sctx := s.shutdownCtx(r); sctx != nil {
+		stopOnShutdown := context.AfterFunc(sctx, cancel)
+		defer stopOnShutdown()
+	}
 
 	// The watch starts before hello is sent, so no change between the two is lost.
 	wctx := clientv3.WithRequireLeader(ctx)
@@ -112,4 +116,24 @@ func (s *server) send(w http.ResponseWriter, f http.Flusher, event string, rev i
 	}
 	f.Flush()
 	return true
+}
+
+// shutdownCtx returns a context that ends when the http.Server serving r starts
+// shutting down, so that Shutdown is not held by open streams (it waits for active
+// requests otherwise). It registers one OnShutdown function per server.
+func (s *server) shutdownCtx(r *http.Request) context.Context {
+	hs, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if hs == nil {
+		return nil
+	}
+	if v, ok := s.shutdowns.Load(hs); ok {
+		return v.(context.Context)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if v, loaded := s.shutdowns.LoadOrStore(hs, ctx); loaded {
+		cancel()
+		return v.(context.Context)
+	}
+	hs.RegisterOnShutdown(cancel)
+	return ctx
 }

@@ -3,6 +3,8 @@ package dashboard_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -131,3 +133,30 @@ func TestEventsEndWithContext(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestEventsEndOnShutdown: http.Server.Shutdown completes with streams open, without
+// WithContext: the streams end when shutdown starts.
+func TestEventsEndOnShutdown(t *testing.T) {
+	fx := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: dashboard.New(fx.cli, nil), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	for i := 0; i < 2; i++ {
+		s := openEvents(t, context.Background(), "http://"+ln.Addr().String())
+		if ev, _, err := s.next(); err != nil || ev != "hello" {
+			t.Fatalf("stream %d: first event %q %v", i, ev, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with open streams: %v", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("serve: %v", err)
+	}
+}
