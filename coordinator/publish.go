@@ -59,6 +59,7 @@ func (v *Variant) Signed() *fpv1.SignedManifest {
 // Publish stores onnx in the model bucket under its SHA-256, signs a manifest for it
 // with the coordinator's key and records the variant under variants/<class>/<variant>
 // in a fenced transaction. Publishing the same bytes again reuses the stored object.
+// The bytes must parse as an ONNX model whose input matches meta.InputShape.
 // It returns ErrNotLeader when this coordinator does not lead, and an error naming the
 // field when class, variantID or meta is not valid.
 func (c *Coordinator) Publish(ctx context.Context, class, variantID string, onnx []byte, meta VariantMeta) (*fpv1.SignedManifest, error) {
@@ -74,6 +75,9 @@ func (c *Coordinator) Publish(ctx context.Context, class, variantID string, onnx
 	}
 	if len(onnx) == 0 || len(onnx) > MaxArtifactBytes {
 		return nil, fmt.Errorf("publish: artifact is %d bytes, want 1..%d", len(onnx), MaxArtifactBytes)
+	}
+	if err := checkArtifact(onnx, meta.InputShape); err != nil {
+		return nil, fmt.Errorf("publish %s/%s: %w", class, variantID, err)
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()

@@ -61,6 +61,12 @@ func TestPublishAndInstallOnRealAgent(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	testutil.WaitFor(t, 15*time.Second, func() bool { return a.Class() == "edge" })
 
+	if _, err := r.c.Publish(ctx, "edge", "v0", onnx, VariantMeta{InputShape: []int64{1, 28, 28}}); err == nil {
+		t.Error("published a variant whose manifest input shape differs from its model's")
+	}
+	if _, err := r.c.Publish(ctx, "edge", "v0", []byte("not a model"), VariantMeta{}); err == nil {
+		t.Error("published bytes that are not a model")
+	}
 	signed, err := r.c.Publish(ctx, "edge", "v1", onnx, VariantMeta{Model: "resnet-tiny", InputShape: []int64{1, 16, 16}, ProbeSeed: 7})
 	if err != nil {
 		t.Fatalf("publish: %v", err)
