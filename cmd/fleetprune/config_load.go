@@ -86,7 +86,7 @@ func configDefaults() map[string]any {
 		"coordinator.key_file":           "",
 		"coordinator.lease_ttl":          cc.LeaseTTL,
 		"coordinator.heartbeat_interval": cc.HeartbeatInterval,
-		"coordinator.stale_after":        cc.StaleAfter,
+		"coordinator.stale_after":        time.Duration(0), // 0: 3 × heartbeat_interval
 		"coordinator.presence_flush":     cc.PresenceFlush,
 		"coordinator.max_message_bytes":  cc.MaxMessageBytes,
 		"coordinator.report_batch":       cc.ReportBatch,
