@@ -44,12 +44,14 @@ type Queue struct {
 	mu      sync.Mutex
 	due     map[string]time.Time
 	backoff map[string]time.Duration
+	// notBefore holds keys in back-off: events do not make them due sooner.
+	notBefore map[string]time.Time
 	wake    chan struct{}
 }
 
 // NewQueue returns an empty queue.
 func NewQueue() *Queue {
-	return &Queue{due: map[string]time.Time{}, backoff: map[string]time.Duration{}, wake: make(chan struct{}, 1)}
+	return &Queue{due: map[string]time.Time{}, backoff: map[string]time.Duration{}, notBefore: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 // Add makes key due now.
@@ -59,6 +61,9 @@ func (q *Queue) Add(key string) { q.AddAfter(key, 0) }
 func (q *Queue) AddAfter(key string, d time.Duration) {
 	at := time.Now().Add(d)
 	q.mu.Lock()
+	if nb, ok := q.notBefore[key]; ok && at.Before(nb) {
+		at = nb
+	}
 	if cur, ok := q.due[key]; !ok || at.Before(cur) {
 		q.due[key] = at
 	}
@@ -120,12 +125,14 @@ func (q *Queue) Run(ctx context.Context, r Reconciler, log *slog.Logger) {
 			q.mu.Lock()
 			b := min(max(2*q.backoff[key], MinBackoff), MaxBackoff)
 			q.backoff[key] = b
+			q.notBefore[key] = time.Now().Add(b)
 			q.mu.Unlock()
 			log.Warn("reconcile failed; retrying", "key", key, "in", b, "err", err)
 			q.AddAfter(key, b)
 		default:
 			q.mu.Lock()
 			delete(q.backoff, key)
+			delete(q.notBefore, key)
 			q.mu.Unlock()
 			if res.RequeueAfter > 0 {
 				q.AddAfter(key, res.RequeueAfter)

@@ -79,3 +79,25 @@ func TestQueueRequeuesAndBacksOff(t *testing.T) {
 		t.Errorf("once reconciled %d times, want 1", got)
 	}
 }
+
+func TestQueueEventsRespectBackoff(t *testing.T) {
+	r := &recorder{calls: map[string]int{}, fn: func(key string, n int) (Result, error) {
+		return Result{}, errors.New("still failing")
+	}}
+	q := NewQueue()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); q.Run(ctx, r, nil) }()
+	q.Add("k")
+	waitFor(t, func() bool { return r.count("k") == 1 })
+	// A storm of events during the back-off must not cause a retry storm.
+	for i := 0; i < 50; i++ {
+		q.Add("k")
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := r.count("k"); got > 1 {
+		t.Errorf("failing key reconciled %d times within its %v back-off, want 1", got, MinBackoff)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 
 	"github.com/fleetprune/fleetprune/agent/probe"
@@ -241,7 +240,8 @@ func costTerms(b *Base, nodeTimes map[string]float64) (*prune.DepGraph, []plan.T
 }
 
 // MinBudget is the smallest budget (share of the base model's cost) a valid variant
-// can reach: every prunable layer at the fewest channels the planner allows.
+// can reach: every prunable layer at the fewest channels the planner allows. It asks
+// the planner itself, by bisection, so the two can never disagree.
 func (w *Workbench) MinBudget(b *Base, curves *sensitivity.Curves, nodeTimes map[string]float64, multiple int) (float64, error) {
 	_, terms, err := costTerms(b, nodeTimes)
 	if err != nil {
@@ -251,17 +251,24 @@ func (w *Workbench) MinBudget(b *Base, curves *sensitivity.Curves, nodeTimes map
 	if total <= 0 {
 		return 0, fmt.Errorf("tuner: model %s has no measurable cost", b.Model.Name)
 	}
-	mult := max(multiple, 1)
-	keep := map[string]float64{}
-	for _, c := range curves.PlanCurves() {
-		// The same floor plan.Solve uses: keep at least 1−DefaultMaxRatio of the
-		// channels, rounded up to the multiple, never more than the layer has.
-		n := c.Channels
-		m := int(math.Ceil(float64(n) * (1 - plan.DefaultMaxRatio)))
-		m = max((m+mult-1)/mult*mult, mult)
-		keep[c.Layer] = float64(min(m, n)) / float64(n)
+	pc := curves.PlanCurves()
+	fits := func(budget float64) bool {
+		_, err := plan.Solve(plan.Problem{Curves: pc, Costs: terms, Budget: budget * total, Multiple: multiple})
+		return err == nil
 	}
-	return plan.Cost(terms, keep) / total, nil
+	lo, hi := 0.0, 1.0
+	if !fits(hi) {
+		return 0, fmt.Errorf("tuner: model %s: the planner cannot fit even the whole model", b.Model.Name)
+	}
+	for i := 0; i < 30 && hi-lo > 1e-4; i++ {
+		mid := (lo + hi) / 2
+		if fits(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi, nil
 }
 
 // Build plans per-layer keep ratios that fit budget (a share of the base model's
@@ -280,6 +287,13 @@ func (w *Workbench) Build(ctx context.Context, b *Base, curves *sensitivity.Curv
 	}
 	total := plan.Cost(terms, nil)
 	p, err := plan.Solve(plan.Problem{Curves: curves.PlanCurves(), Costs: terms, Budget: budget * total, Multiple: multiple})
+	if errors.Is(err, plan.ErrBudgetTooSmall) {
+		// The search never asks below MinBudget; rounding can still land a hair under
+		// the floor, where the smallest valid model is the answer.
+		if floor, ferr := w.MinBudget(b, curves, nodeTimes, multiple); ferr == nil && budget >= floor*0.99 {
+			p, err = plan.Solve(plan.Problem{Curves: curves.PlanCurves(), Costs: terms, Budget: floor * total, Multiple: multiple})
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tuner: plan for budget %.3f: %w", budget, err)
 	}

@@ -61,7 +61,7 @@ func trainBase() ([]byte, *graph.Graph, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sub := trainSet.Subset("mnist/sub", data.Permutation(trainSet.Len(), 7)[:3000])
+	sub := trainSet.Subset("mnist/sub", data.Permutation(trainSet.Len(), 7)[:6000])
 	if _, err := train.Fit(ctx, g, sub, nil, train.Config{Epochs: 1, LR: 0.01, Optimizer: train.SGD, Seed: 7}); err != nil {
 		return nil, nil, err
 	}
@@ -105,10 +105,10 @@ func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
 		Dir:         t.TempDir(),
 		EtcdNoFsync: true,
 		Coordinator: cc,
-		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 1500, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
-		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 150, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
-		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1},
-			WarmupRuns: 10, TimedRuns: 150, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
+		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 2000, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
+		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 100, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
+		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{34, 67, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1},
+			WarmupRuns: 10, TimedRuns: 100, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
 		Log: log,
 	})
 	if err != nil {
@@ -222,72 +222,6 @@ func record(st *tuning.State, id string) *tuning.Record {
 	return nil
 }
 
-// TestClosedLoopTwoClasses runs the whole loop on embedded etcd and NATS with local
-// agents: two classes of identical devices with a loose and a tight latency SLO.
-func TestClosedLoopTwoClasses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model and tunes two classes; run without -short")
-	}
-	onnxBytes, g := baseModel(t)
-	base := measureP95(t, g)
-	loose := time.Duration(float64(base) * 0.8)
-	tight := time.Duration(float64(base) * 0.5)
-	t.Logf("base p95 on one thread here: %v; slo loose %v, tight %v", base, loose, tight)
-
-	s, nodes := testStack(t, 1)
-	if _, err := s.WaitLeader(context.Background(), 15*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	applyFleet(t, nodes[0], onnxBytes, fmt.Sprintf(`  - name: loose
-    selector: "tier=loose"
-    baseModel: lenet5
-    channelMultiple: 2
-    slo: {p95Latency: %dus, maxAccuracyDrop: 15}
-  - name: tight
-    selector: "tier=tight"
-    baseModel: lenet5
-    channelMultiple: 2
-    slo: {p95Latency: %dus, maxAccuracyDrop: 15}
-`, loose.Microseconds(), tight.Microseconds()))
-	for _, id := range []string{"loose-a", "loose-b"} {
-		startAgent(t, s, id, map[string]string{"tier": "loose"})
-	}
-	for _, id := range []string{"tight-a", "tight-b"} {
-		startAgent(t, s, id, map[string]string{"tier": "tight"})
-	}
-
-	stLoose := waitVerdict(t, s, "loose", 6*time.Minute)
-	stTight := waitVerdict(t, s, "tight", 6*time.Minute)
-	for _, st := range []*tuning.State{stLoose, stTight} {
-		t.Logf("class %s: verdict %s (%s), accepted %s after %d variants", st.Class, st.Verdict, st.Reason, st.Accepted, len(st.Trials))
-		if st.Verdict != tuning.Met {
-			t.Fatalf("class %s: verdict %q: %s", st.Class, st.Verdict, st.Reason)
-		}
-	}
-	accLoose, accTight := record(stLoose, stLoose.Accepted), record(stTight, stTight.Accepted)
-	if accLoose == nil || accTight == nil {
-		t.Fatalf("accepted variants not among the records: %q, %q", stLoose.Accepted, stTight.Accepted)
-	}
-	if accTight.MACs >= accLoose.MACs {
-		t.Errorf("tight class got %d MACs, loose class %d: want the tighter class to get the smaller variant", accTight.MACs, accLoose.MACs)
-	}
-	if accLoose.P95 > loose {
-		t.Errorf("loose: accepted p95 %v > slo %v", accLoose.P95, loose)
-	}
-	if accTight.P95 > tight {
-		t.Errorf("tight: accepted p95 %v > slo %v", accTight.P95, tight)
-	}
-
-	// Both accepted variants roll out to every device of their class.
-	for _, c := range []struct {
-		class, variant string
-		devices        []string
-	}{{"loose", stLoose.Accepted, []string{"loose-a", "loose-b"}}, {"tight", stTight.Accepted, []string{"tight-a", "tight-b"}}} {
-		waitRollout(t, s, c.class, "ro-"+c.variant, rollout.StateSucceeded, 2*time.Minute)
-		waitInstalled(t, nodes[0], c.devices, c.variant, time.Minute)
-	}
-}
-
 func waitRollout(t *testing.T, s *stack.Stack, class, id string, want rollout.State, timeout time.Duration) rollout.Rollout {
 	t.Helper()
 	cli, err := s.Client(context.Background())
@@ -309,11 +243,15 @@ func waitRollout(t *testing.T, s *stack.Stack, class, id string, want rollout.St
 	return r
 }
 
-func waitInstalled(t *testing.T, n *stack.Node, devices []string, variant string, timeout time.Duration) {
+func waitInstalled(t *testing.T, s *stack.Stack, devices []string, variant string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var got []string
 	for time.Now().Before(deadline) {
+		n, err := s.WaitLeader(context.Background(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
 		devs, err := n.Coordinator.Devices(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -321,10 +259,14 @@ func waitInstalled(t *testing.T, n *stack.Node, devices []string, variant string
 		got = got[:0]
 		ok := 0
 		for _, d := range devs {
+			running := d.InstalledVariant
+			if d.HeartbeatVariant != "" {
+				running = d.HeartbeatVariant
+			}
 			for _, want := range devices {
 				if d.ID == want {
-					got = append(got, d.ID+"="+d.InstalledVariant)
-					if d.InstalledVariant == variant {
+					got = append(got, d.ID+"="+running)
+					if running == variant {
 						ok++
 					}
 				}

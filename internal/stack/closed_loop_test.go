@@ -1,0 +1,277 @@
+package stack_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetprune/fleetprune/agent"
+	"github.com/fleetprune/fleetprune/coordinator/tuning"
+	"github.com/fleetprune/fleetprune/internal/stack"
+	"github.com/fleetprune/fleetprune/rollout"
+)
+
+// cgroupCPU says whether this machine lets a process create a cgroup with a CPU quota.
+func cgroupCPU() error {
+	for _, dir := range []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup"} {
+		d, err := os.MkdirTemp(dir, "fleetprune-probe-")
+		if err == nil {
+			return os.Remove(d)
+		}
+	}
+	return fmt.Errorf("no writable cgroup cpu controller under /sys/fs/cgroup")
+}
+
+// TestClosedLoop runs the whole loop on embedded etcd and NATS with two coordinators
+// and local agents, in one fleet (one base model, one sensitivity analysis):
+//   - classes "loose" and "tight" of identical devices with a loose and a tight p95
+//     SLO: both reach a verdict, the tight class gets the smaller variant, each
+//     accepted variant's measured p95 is within its SLO, and both roll out;
+//   - the leading coordinator is stopped while a variant is being measured, and the
+//     next one while a rollout bakes a later stage: each standby continues from etcd
+//     with no variant built twice and no stage skipped or repeated;
+//   - class "impossible" (p95 1µs) ends infeasible with the binding limit named;
+//   - class "empty" has no devices: it waits and says so;
+//   - class "gate" has a device under a heavier CPU limit outside the probe cohort: the
+//     rollout gate fails, the reached devices roll back, and tuning starts again with
+//     the slow device among the probes.
+func TestClosedLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model, tunes five classes and rolls out; run without -short")
+	}
+	ctx := context.Background()
+	onnxBytes, g := baseModel(t)
+	base := measureP95(t, g)
+	loose := time.Duration(float64(base) * 0.9)
+	tight := time.Duration(float64(base) * 0.4)
+	t.Logf("base p95 on one thread here: %v; slo loose %v, tight %v", base, loose, tight)
+	gateTest := cgroupCPU() == nil
+	if !gateTest {
+		t.Logf("no writable cgroup cpu controller: the gate-failure part is left out (%v)", cgroupCPU())
+	}
+
+	s, nodes := testStack(t, 2)
+	first, err := s.WaitLeader(ctx, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := fmt.Sprintf(`  - name: loose
+    selector: "tier=loose"
+    baseModel: lenet5
+    channelMultiple: 2
+    slo: {p95Latency: %dus, maxAccuracyDrop: 15}
+  - name: tight
+    selector: "tier=tight"
+    baseModel: lenet5
+    channelMultiple: 2
+    slo: {p95Latency: %dus, maxAccuracyDrop: 25}
+  - name: impossible
+    selector: "tier=imp"
+    baseModel: lenet5
+    slo: {p95Latency: 1us, maxAccuracyDrop: 50}
+  - name: empty
+    selector: "tier=nobody"
+    baseModel: lenet5
+    slo: {p95Latency: 10ms, maxAccuracyDrop: 1}
+  - name: gate
+    selector: "tier=gate"
+    baseModel: lenet5
+    channelMultiple: 2
+    slo: {p95Latency: %dus, maxAccuracyDrop: 15}
+`, loose.Microseconds(), tight.Microseconds(), loose.Microseconds())
+	applyFleet(t, nodes[0], onnxBytes, classes)
+	for _, id := range []string{"loose-a", "loose-b", "loose-c"} {
+		startAgent(t, s, id, map[string]string{"tier": "loose"})
+	}
+	for _, id := range []string{"tight-a", "tight-b"} {
+		startAgent(t, s, id, map[string]string{"tier": "tight"})
+	}
+	startAgent(t, s, "imp-a", map[string]string{"tier": "imp"})
+	if gateTest {
+		// Probe cohorts take the first devices by id: the slow one sorts last.
+		startAgent(t, s, "gate-a", map[string]string{"tier": "gate"})
+		startAgent(t, s, "gate-b", map[string]string{"tier": "gate"})
+		startAgent(t, s, "gate-zz-slow", map[string]string{"tier": "gate"}, agent.WithCPUQuota(0.2))
+	}
+
+	// Failover in the middle of tuning: once the loose class has a variant out on
+	// its probe cohort.
+	waitFor(t, 5*time.Minute, "a loose variant being measured", func() bool {
+		st := tuningState(t, s, "loose")
+		return st != nil && st.Base != nil && (st.Pending != nil || st.Phase == tuning.PhaseDone)
+	})
+	t.Logf("stopping leader %s mid-tuning: %s", first.Name, tuningState(t, s, "loose").Message)
+	first.Stop()
+	if _, err := s.StartNode(ctx, "c3", "-"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.WaitLeader(ctx, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader now %s", second.Name)
+
+	stLoose := waitVerdict(t, s, "loose", 6*time.Minute)
+	stTight := waitVerdict(t, s, "tight", 6*time.Minute)
+	for _, st := range []*tuning.State{stLoose, stTight} {
+		t.Logf("class %s: verdict %s (%s), accepted %s after %d variants", st.Class, st.Verdict, st.Reason, st.Accepted, len(st.Trials))
+		if st.Verdict != tuning.Met {
+			t.Fatalf("class %s: verdict %q: %s", st.Class, st.Verdict, st.Reason)
+		}
+		if st.Generation != 1 {
+			t.Errorf("class %s: generation %d, want 1: a standby must continue a run, not restart it", st.Class, st.Generation)
+		}
+		for i, tr := range st.Trials {
+			if want := fmt.Sprintf("g1-v%d", i+1); tr.VariantID != want {
+				t.Errorf("class %s: trial %d is %s, want %s: a variant was skipped or built twice", st.Class, i, tr.VariantID, want)
+			}
+		}
+	}
+	accLoose, accTight := record(stLoose, stLoose.Accepted), record(stTight, stTight.Accepted)
+	if accLoose == nil || accTight == nil {
+		t.Fatalf("accepted variants not among the records: %q, %q", stLoose.Accepted, stTight.Accepted)
+	}
+	if accTight.MACs >= accLoose.MACs {
+		t.Errorf("tight class got %d MACs, loose class %d: want the tighter class to get the smaller variant", accTight.MACs, accLoose.MACs)
+	}
+	if accLoose.P95 > loose || accTight.P95 > tight {
+		t.Errorf("accepted p95: loose %v (slo %v), tight %v (slo %v)", accLoose.P95, loose, accTight.P95, tight)
+	}
+
+	// Failover in the middle of a rollout: the loose class bakes a later stage.
+	looseID := "ro-" + stLoose.Accepted
+	if stLoose.Accepted != stLoose.Base.VariantID {
+		waitStage(t, s, "loose", looseID, 1, 3*time.Minute)
+		t.Logf("stopping leader %s mid-rollout", second.Name)
+		second.Stop()
+		if _, err := s.StartNode(ctx, "c4", "-"); err != nil {
+			t.Fatal(err)
+		}
+		r := waitRollout(t, s, "loose", looseID, rollout.StateSucceeded, 3*time.Minute)
+		checkStages(t, r, 3)
+		waitInstalled(t, s, []string{"loose-a", "loose-b", "loose-c"}, stLoose.Accepted, time.Minute)
+	}
+	if stTight.Accepted != stTight.Base.VariantID {
+		waitRollout(t, s, "tight", "ro-"+stTight.Accepted, rollout.StateSucceeded, 3*time.Minute)
+		waitInstalled(t, s, []string{"tight-a", "tight-b"}, stTight.Accepted, time.Minute)
+	}
+
+	imp := waitVerdict(t, s, "impossible", 4*time.Minute)
+	if imp.Verdict != tuning.Infeasible || !strings.Contains(imp.Reason, "smallest valid model") || !strings.Contains(imp.Reason, "slo 1µs") {
+		t.Errorf("impossible class: verdict %q, reason %q: want infeasible naming the smallest valid model and the p95 limit", imp.Verdict, imp.Reason)
+	}
+	if n := len(imp.Trials); n == 0 || n > tuning.DefaultMaxIterations {
+		t.Errorf("impossible class: %d variants built, want 1..%d", n, tuning.DefaultMaxIterations)
+	}
+	empty := tuningState(t, s, "empty")
+	if empty == nil || empty.Phase != tuning.PhaseWaitingDevices || !strings.Contains(empty.Message, "no present device") {
+		t.Errorf("empty class state %+v, want waiting with a message that there is no device", empty)
+	}
+
+	if gateTest {
+		checkGateFailure(t, s)
+	}
+}
+
+func checkGateFailure(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	st := waitVerdict(t, s, "gate", 6*time.Minute)
+	if st.Verdict != tuning.Met || st.Accepted == st.Base.VariantID {
+		t.Fatalf("gate class: verdict %q accepted %q (%s): want a pruned variant accepted", st.Verdict, st.Accepted, st.Reason)
+	}
+	if slices.Contains(st.ProbeCohort, "gate-zz-slow") {
+		t.Fatalf("probe cohort %v holds the slow device; the test needs it outside", st.ProbeCohort)
+	}
+	r := waitRollout(t, s, "gate", "ro-"+st.Accepted, rollout.StateRolledBack, 3*time.Minute)
+	last := r.Gates[len(r.Gates)-1]
+	if last.Passed || !slices.Contains(last.Failing, "gate-zz-slow") {
+		t.Errorf("last gate %+v: want a failure naming gate-zz-slow", last)
+	}
+	waitInstalled(t, s, r.Installed(), r.Previous, time.Minute)
+	waitFor(t, time.Minute, "a retune after the rollback", func() bool {
+		next := tuningState(t, s, "gate")
+		return next.Generation == 2
+	})
+	next := tuningState(t, s, "gate")
+	if !strings.Contains(next.RetuneReason, "gate failed") {
+		t.Errorf("retune reason %q, want it to say the gate failed", next.RetuneReason)
+	}
+	if !slices.Contains(next.ProbeCohort, "gate-zz-slow") {
+		t.Errorf("generation 2 probe cohort %v, want the slow device in it", next.ProbeCohort)
+	}
+}
+
+// checkStages asserts that the rollout reached every device once, in as many
+// cohorts as stages, entering each stage once.
+func checkStages(t *testing.T, r rollout.Rollout, devices int) {
+	t.Helper()
+	if got, want := len(r.Cohorts), len(r.Plan.Stages); got != want {
+		t.Errorf("%d cohorts for %d stages: %v", got, want, r.Cohorts)
+	}
+	var all []string
+	for _, c := range r.Cohorts {
+		for _, d := range c {
+			if slices.Contains(all, d) {
+				t.Errorf("device %s installed in two stages: %v", d, r.Cohorts)
+			}
+			all = append(all, d)
+		}
+	}
+	if len(all) != devices {
+		t.Errorf("rollout reached %d devices, want %d: %v", len(all), devices, r.Cohorts)
+	}
+	entered := map[int]int{}
+	for _, ev := range r.History {
+		if ev.To == rollout.StateBaking {
+			entered[ev.Stage]++
+		}
+	}
+	for stage, n := range entered {
+		if n != 1 {
+			t.Errorf("stage %d entered %d times; history: %s", stage, n, history(r))
+		}
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitStage(t *testing.T, s *stack.Stack, class, id string, stage int, timeout time.Duration) {
+	t.Helper()
+	cli, err := s.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	store := rollout.NewStore(cli)
+	deadline := time.Now().Add(timeout)
+	var r rollout.Rollout
+	for time.Now().Before(deadline) {
+		r, _, err = store.Get(context.Background(), class, id)
+		if err == nil && (r.Stage >= stage && r.State == rollout.StateBaking || r.State.Final()) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("rollout %s never baked stage %d: state %s stage %d (%v)", id, stage, r.State, r.Stage, err)
+}
+
+func history(r rollout.Rollout) string {
+	var b strings.Builder
+	for _, ev := range r.History {
+		fmt.Fprintf(&b, "\n  stage %d %s -> %s: %s", ev.Stage, ev.From, ev.To, ev.Message)
+	}
+	return b.String()
+}
