@@ -122,9 +122,30 @@ type Result struct {
 	WallTime time.Duration
 }
 
-// Run runs the demo and writes its tables to cfg.Out. It returns an error when a
-// class ends without a verdict within the timeout.
+// Validate checks the configuration; zero values mean the defaults.
+func (c Config) Validate() error {
+	var errs []error
+	if c.TrainSamples < 0 {
+		errs = append(errs, fmt.Errorf("demo: --train-samples %d: want > 0 (0 for the default %d)", c.TrainSamples, DefaultTrainSamples))
+	}
+	if c.Epochs < 0 || c.Epochs > 100 {
+		errs = append(errs, fmt.Errorf("demo: --epochs %d: want 1..100 (0 for the default %d)", c.Epochs, DefaultEpochs))
+	}
+	if c.AgentsPerClass < 0 || c.AgentsPerClass > 20 {
+		errs = append(errs, fmt.Errorf("demo: --agents-per-class %d: want 1..20 (0 for the default %d)", c.AgentsPerClass, DefaultAgentsPerClass))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("demo: --timeout %v: want > 0", c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the demo and writes its tables to cfg.Out. It returns an error when the
+// configuration is invalid or a class ends without a verdict within the timeout.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
