@@ -86,14 +86,19 @@ func (o *poolOp) infer(in [][]int) ([][]int, error) {
 func (o *poolOp) forward(r *runState, in, out []*tensor.Tensor) {
 	x, y := in[0].Data, out[0].Data
 	ohw, hw := o.oh*o.ow, o.h*o.wd
-	if o.isMax && len(o.argmax) != len(y) {
-		o.argmax = make([]int32, len(y))
-	}
 	w := &o.w
 	inside := w.pt == 0 && w.pl == 0 && w.dh == 1 && w.dw == 1 &&
 		(o.oh-1)*w.sh+w.kh <= o.h && (o.ow-1)*w.sw+w.kw <= o.wd
+	// Inference over inside windows needs no arg-max (see maxInsideInfer).
+	if o.isMax && (r.training || !inside) && len(o.argmax) != len(y) {
+		o.argmax = make([]int32, len(y))
+	}
 	work := func(c int) {
 		img := x[c*hw : (c+1)*hw]
+		if o.isMax && inside && !r.training {
+			o.maxInsideInfer(img, y[c*ohw:(c+1)*ohw])
+			return
+		}
 		if o.isMax && inside {
 			o.maxInside(img, y[c*ohw:(c+1)*ohw], o.argmax[c*ohw:(c+1)*ohw])
 			return
