@@ -31,7 +31,7 @@ type row struct {
 func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base *graph.Graph, s *sets, threads int, cache string) (row, error) {
 	cfg := r.Cfg
 	cfg.TrainSet, cfg.ValSet, cfg.Log = head(s.train, r.Samples), s.val, log
-	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, Seed: 2, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
+	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, WeightDecay: r.WD, Seed: 2, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
 		Progress: func(p train.Progress) {
 			if p.Step == p.Steps {
 				log.Info("bench: fine-tune", "arch", r.Arch, "epoch", p.Epoch, "of", p.Epochs, "loss", p.Loss, "samples/s", int(p.SamplesPerSec))
