@@ -274,3 +274,39 @@ func TestSchedules(t *testing.T) {
 		t.Error("ParseSchedule(linear): got no error")
 	}
 }
+
+func TestTaylorCriterion(t *testing.T) {
+	tr, _ := mnistSubsets(t, 256, 10)
+	g := build(t, "lenet-300-100")
+	d := mustBuild(t, g)
+	acc, err := accumulateTaylor(context.Background(), d, Config{TrainSet: tr, TaylorBatches: 2, Train: train.Config{BatchSize: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Batches() != 2 {
+		t.Fatalf("accumulated %d batches, want 2", acc.Batches())
+	}
+	for _, gr := range d.Groups {
+		sc := acc.Scores(gr.Name)
+		nonzero := 0
+		for _, v := range sc {
+			if v < 0 || math.IsNaN(v) {
+				t.Fatalf("group %s: score %v", gr.Name, v)
+			}
+			if v > 0 {
+				nonzero++
+			}
+		}
+		if nonzero < gr.Size()/2 {
+			t.Errorf("group %s: only %d of %d units have a Taylor score", gr.Name, nonzero, gr.Size())
+		}
+	}
+	res, err := Prune(context.Background(), g, Config{Method: Structured, Criterion: CriterionTaylor, TrainSet: tr, TaylorBatches: 2,
+		Target: Target{Kind: TargetSparsity, Value: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kept["fc1"] != 150 || res.Kept["fc2"] != 50 {
+		t.Errorf("kept %v, want fc1 150 and fc2 50", res.Kept)
+	}
+}
