@@ -218,7 +218,7 @@ func TestBrowser(t *testing.T) {
 
 	// A change made elsewhere reaches the open page through the event stream, and
 	// what the operator was typing survives the re-render.
-	b.do("type a reason", chromedp.SendKeys(chromedp.CSS(`input[data-rollout="edge/r1"]`), "half typed"))
+	b.do("type a reason", chromedp.SetValue(chromedp.CSS(`input[data-rollout="edge/r1"]`), "half typed"))
 	if err := fx.actions.RolloutAction(context.Background(), "edge", "r1", dashboard.ActionPause, "from the CLI"); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestBrowser(t *testing.T) {
 
 	b.do("back to the app", chromedp.Navigate(srv.URL+"/#/class/edge"), chromedp.WaitVisible(chromedp.CSS(`body[data-page="class"] #retune`)))
 	// Retune through the button (last: it clears the edge class's trials): a new tuning generation with the operator's reason.
-	b.do("retune", chromedp.SendKeys(chromedp.CSS(`#retune-reason`), "new probe devices"), chromedp.Click(chromedp.CSS(`#retune`)))
+	b.do("retune", chromedp.SetValue(chromedp.CSS(`#retune-reason`), "new probe devices"), chromedp.Click(chromedp.CSS(`#retune`)))
 	testutil.CheckFor(t, 10*time.Second, func() error {
 		resp, err := fx.cli.Get(context.Background(), profiles.TuningKey("edge"))
 		if err != nil || len(resp.Kvs) != 1 {
