@@ -54,7 +54,7 @@ func TestClosedLoop(t *testing.T) {
 		t.Logf("no writable cgroup cpu controller: the gate-failure part is left out (%v)", cgroupCPU())
 	}
 
-	s, nodes := testStack(t, 2)
+	s, _ := testStack(t, 2)
 	first, err := s.WaitLeader(ctx, 15*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestClosedLoop(t *testing.T) {
     channelMultiple: 2
     slo: {p95Latency: %dus, maxAccuracyDrop: 15}
 `, loose.Microseconds(), tight.Microseconds(), loose.Microseconds())
-	applyFleet(t, nodes[0], onnxBytes, classes)
+	applyFleet(t, first, onnxBytes, classes)
 	for _, id := range []string{"loose-a", "loose-b", "loose-c"} {
 		startAgent(t, s, id, map[string]string{"tier": "loose"})
 	}
@@ -122,14 +122,12 @@ func TestClosedLoop(t *testing.T) {
 		if st.Verdict != tuning.Met {
 			t.Fatalf("class %s: verdict %q: %s", st.Class, st.Verdict, st.Reason)
 		}
-		if st.Generation != 1 {
-			t.Errorf("class %s: generation %d, want 1: a standby must continue a run, not restart it", st.Class, st.Generation)
+		// A later generation is legitimate only when a rollout gate sent the class back
+		// to tuning; a failover alone must not restart the run.
+		if st.Generation != 1 && !strings.Contains(st.RetuneReason, "gate failed") {
+			t.Errorf("class %s: generation %d (%q): a standby must continue a run, not restart it", st.Class, st.Generation, st.RetuneReason)
 		}
-		for i, tr := range st.Trials {
-			if want := fmt.Sprintf("g1-v%d", i+1); tr.VariantID != want {
-				t.Errorf("class %s: trial %d is %s, want %s: a variant was skipped or built twice", st.Class, i, tr.VariantID, want)
-			}
-		}
+		checkTrials(t, st)
 	}
 	accLoose, accTight := record(stLoose, stLoose.Accepted), record(stTight, stTight.Accepted)
 	if accLoose == nil || accTight == nil {
@@ -274,4 +272,23 @@ func history(r rollout.Rollout) string {
 		fmt.Fprintf(&b, "\n  stage %d %s -> %s: %s", ev.Stage, ev.From, ev.To, ev.Message)
 	}
 	return b.String()
+}
+
+// checkTrials asserts that no variant was recorded twice and that the variants of the
+// current generation were built in order, none skipped or built again.
+func checkTrials(t *testing.T, st *tuning.State) {
+	t.Helper()
+	seen := map[string]bool{}
+	prefix := fmt.Sprintf("g%d-v", st.Generation)
+	for i, tr := range st.Trials {
+		if seen[tr.VariantID] {
+			t.Errorf("class %s: variant %s recorded twice", st.Class, tr.VariantID)
+		}
+		seen[tr.VariantID] = true
+		if strings.HasPrefix(tr.VariantID, prefix) {
+			if want := fmt.Sprintf("%s%d", prefix, i+1); tr.VariantID != want {
+				t.Errorf("class %s: trial %d is %s, want %s: a variant was skipped or built twice", st.Class, i, tr.VariantID, want)
+			}
+		}
+	}
 }

@@ -117,11 +117,7 @@ func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
 	t.Cleanup(func() { _ = s.Close() })
 	var ns []*stack.Node
 	for i := 0; i < nodes; i++ {
-		addr := "-"
-		if i == 0 {
-			addr = "127.0.0.1:0"
-		}
-		n, err := s.StartNode(ctx, fmt.Sprintf("c%d", i+1), addr)
+		n, err := s.StartNode(ctx, fmt.Sprintf("c%d", i+1), "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
