@@ -109,6 +109,9 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		}
 	}
 	blocks := (o.oh + rb - 1) / rb
+	// GEMMs stay on their goroutine unless one sample on one goroutine is all there
+	// is of a convolution worth several threads (see gemmSerial).
+	tile := serialGemmTiles() && !(nc == 1 && blockThreads == 1 && o.fanOut(r) > 1)
 	if !o.direct && !depthwise {
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), o.k*rb*o.ow)
 	}
@@ -122,7 +125,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 			o.sparse[g].Mul(nb, 1, col, nb, 0, ys, ohw)
 			return
 		}
-		kernels.Gemm(false, false, o.mg, nb, o.k, 1, wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, ohw)
+		gemmSerial(tile, false, false, o.mg, nb, o.k, 1, wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, ohw)
 	}
 	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
@@ -137,7 +140,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					if sparse {
 						o.sparse[g].Mul(ohw, 1, xs, ohw, 0, ys, ohw)
 					} else {
-						kernels.Gemm(false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
+						gemmSerial(tile, false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
 					}
 				case blockThreads > 1:
 					parallelForT(blockThreads, blocks, func(t, b int) {
@@ -255,6 +258,7 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	if gx != nil && !o.direct {
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, o.k*ohw)
 	}
+	tile := serialGemmTiles() && !(nc == 1 && o.fanOut(r) > 1)
 	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
 		if gw != nil {
@@ -273,15 +277,15 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 						col = o.cols[ci]
 						im2col(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, col)
 					}
-					kernels.Gemm(false, true, o.mg, o.k, ohw, 1, dys, ohw, col, ohw, 1, o.dws[ci][g*o.mg*o.k:], o.k)
+					gemmSerial(tile, false, true, o.mg, o.k, ohw, 1, dys, ohw, col, ohw, 1, o.dws[ci][g*o.mg*o.k:], o.k)
 				}
 				if gx != nil {
 					gxs := gx.Data[(s*o.c+g*o.cg)*o.h*o.wd:]
 					if o.direct {
-						kernels.Gemm(true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 1, gxs, ohw)
+						gemmSerial(tile, true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 1, gxs, ohw)
 					} else {
 						dcol := o.dcols[ci]
-						kernels.Gemm(true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 0, dcol, ohw)
+						gemmSerial(tile, true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 0, dcol, ohw)
 						col2im(dcol, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, gxs)
 					}
 				}
