@@ -94,6 +94,14 @@ func recipes() []recipe {
 		{Name: "unstructured-92-wd", Arch: "lenet-300-100", Epochs: 12, LR: 0.002, WD: 1e-4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		// The control kept 98.29% (-0.03 pp): the loss is the pruning's, so the last
+		// tries recover longer at a higher rate.
+		{Name: "unstructured-92-long", Arch: "lenet-300-100", Epochs: 24, LR: 0.02, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		{Name: "unstructured-92-cubic-long", Arch: "lenet-300-100", Epochs: 24, LR: 0.01, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
