@@ -56,17 +56,12 @@ func (o *batchNormOp) forward(r *runState, in, out []*tensor.Tensor) {
 		if r.training {
 			var s, ss float64
 			for s0 := 0; s0 < o.n; s0++ {
-				for _, v := range x[s0*chw+ch*o.hw:][:o.hw] {
-					s += float64(v)
-				}
+				s += sum64(x[s0*chw+ch*o.hw:][:o.hw])
 			}
 			cnt := float64(o.n * o.hw)
 			m := s / cnt
 			for s0 := 0; s0 < o.n; s0++ {
-				for _, v := range x[s0*chw+ch*o.hw:][:o.hw] {
-					d := float64(v) - m
-					ss += d * d
-				}
+				ss += sumSqDev64(x[s0*chw+ch*o.hw:][:o.hw], m)
 			}
 			v := ss / cnt
 			mean, inv = float32(m), float32(1/math.Sqrt(v+float64(o.eps)))
@@ -122,10 +117,9 @@ func (o *batchNormOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 		var sumDy, sumDyX float64
 		for s0 := 0; s0 < o.n; s0++ {
 			off := s0*chw + ch*o.hw
-			for i, g := range gy[off : off+o.hw] {
-				sumDy += float64(g)
-				sumDyX += float64(g) * float64((x[off+i]-mean)*inv)
-			}
+			a, b := sumDyDyX(gy[off:off+o.hw], x[off:], mean, inv)
+			sumDy += a
+			sumDyX += b
 		}
 		if gIn[1] != nil {
 			gIn[1].Data[ch] += float32(sumDyX)
