@@ -98,9 +98,14 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// that would leave blocks too narrow for the GEMM, the blocks stay large; a single
 	// sample then leaves the parallelism to the kernel.
 	blockThreads := 1
+	gonumTiles := serialGemmTiles()
 	if o.fanOut(r) > 1 && !o.direct && !depthwise {
 		if rp := kernelSerialMACs / (o.mg * o.k * o.ow); rp*o.ow >= minBlockCols {
-			rb = min(rb, rp)
+			if nc == 1 || !gonumTiles {
+				// (With several chunks, gemmSerial's tiles already keep gonum's
+				// GEMMs serial; the blocks can stay cache-sized.)
+				rb = min(rb, rp)
+			}
 			if nc == 1 {
 				// One sample: spread its row blocks over the threads, each with its
 				// own patch buffer (several samples already use them by chunk).
@@ -111,7 +116,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	blocks := (o.oh + rb - 1) / rb
 	// GEMMs stay on their goroutine unless one sample on one goroutine is all there
 	// is of a convolution worth several threads (see gemmSerial).
-	tile := serialGemmTiles() && !(nc == 1 && blockThreads == 1 && o.fanOut(r) > 1)
+	tile := gonumTiles && !(nc == 1 && blockThreads == 1 && o.fanOut(r) > 1)
 	if !o.direct && !depthwise {
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), o.k*rb*o.ow)
 	}
