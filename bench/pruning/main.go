@@ -102,6 +102,10 @@ func recipes() []recipe {
 		{Name: "unstructured-92-cubic-long", Arch: "lenet-300-100", Epochs: 24, LR: 0.01, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		// 24 epochs at 0.02 reached -0.25 pp, the best so far; longer still.
+		{Name: "unstructured-92-longer", Arch: "lenet-300-100", Epochs: 36, LR: 0.03, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
