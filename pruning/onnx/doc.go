@@ -17,7 +17,8 @@ const (
 )
 
 // MaxModelBytes caps the size of a model file: protobuf itself cannot exceed 2 GiB.
-const MaxModelBytes = 1 << 31
+// It is an int64 so the package builds for 32-bit targets (linux/arm agents).
+const MaxModelBytes int64 = 1 << 31
 
 // Sentinel errors; every error this package returns about a model wraps one of them.
 var (

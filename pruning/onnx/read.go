@@ -39,7 +39,7 @@ func Read(r io.Reader) (*graph.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: read: %w", err)
 	}
-	if len(buf) > MaxModelBytes {
+	if int64(len(buf)) > MaxModelBytes {
 		return nil, fmt.Errorf("onnx: %w: model larger than %d bytes", ErrInvalid, MaxModelBytes)
 	}
 	var m pb.ModelProto
