@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -92,7 +93,13 @@ func newNode(cli *clientv3.Client, nc *nats.Conn, key ed25519.PrivateKey, s *set
 	cc := s.Coordinator
 	httpAddr := cc.HTTPAddr
 	cc.HTTPAddr = "-" // served below, behind the dashboard
-	c, err := coordinator.New(cli, nc, key, coordinator.WithConfig(cc), coordinator.WithLogger(log))
+	// One registry for the coordinator's own metrics and the fleet-state gauges the
+	// dashboard computes from etcd at each scrape.
+	reg := prometheus.NewRegistry()
+	if err := dashboard.RegisterMetrics(reg, cli, dashboard.WithStaleAfter(cc.StaleAfter), dashboard.WithLogger(log)); err != nil {
+		return nil, fmt.Errorf("coordinator: metrics: %w", err)
+	}
+	c, err := coordinator.New(cli, nc, key, coordinator.WithConfig(cc), coordinator.WithLogger(log), coordinator.WithRegistry(reg))
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func TestClosedLoop(t *testing.T) {
 		// Probe cohorts take the first devices by id: the slow one sorts last.
 		startAgent(t, s, "gate-a", map[string]string{"tier": "gate"})
 		startAgent(t, s, "gate-b", map[string]string{"tier": "gate"})
-		startAgent(t, s, "gate-zz-slow", map[string]string{"tier": "gate"}, agent.WithCPUQuota(0.2))
+		startAgent(t, s, "gate-zz-slow", map[string]string{"tier": "gate"}, agent.WithCPUQuota(0.1))
 	}
 
 	// Failover in the middle of tuning: once the loose class has a variant out on

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/fleetprune/fleetprune/agent"
@@ -132,7 +133,13 @@ func (s *Stack) StartNode(ctx context.Context, name, httpAddr string) (*Node, er
 	cc := s.cfg.Coordinator
 	// The node serves the coordinator's API behind the dashboard itself.
 	cc.Name, cc.HTTPAddr = name, "-"
-	c, err := coordinator.New(cli, nc, key, coordinator.WithConfig(cc), coordinator.WithLogger(s.log))
+	reg := prometheus.NewRegistry()
+	if err := dashboard.RegisterMetrics(reg, cli, dashboard.WithStaleAfter(cc.StaleAfter)); err != nil {
+		nc.Close()
+		_ = cli.Close()
+		return nil, fmt.Errorf("stack: metrics: %w", err)
+	}
+	c, err := coordinator.New(cli, nc, key, coordinator.WithConfig(cc), coordinator.WithLogger(s.log), coordinator.WithRegistry(reg))
 	if err != nil {
 		nc.Close()
 		_ = cli.Close()
@@ -150,7 +157,7 @@ func (s *Stack) StartNode(ctx context.Context, name, httpAddr string) (*Node, er
 	n := &Node{Name: name, Coordinator: c, Tuner: t, Rollouts: ro, etcd: cli, nc: nc, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	if httpAddr != "-" {
-		srv, ln, err := listen(httpAddr, dashboard.New(cli, ro, dashboard.WithAPI(c.Handler())))
+		srv, ln, err := listen(httpAddr, dashboard.New(cli, ro, dashboard.WithAPI(c.Handler()), dashboard.WithStaleAfter(cc.StaleAfter)))
 		if err != nil {
 			cancel()
 			nc.Close()
