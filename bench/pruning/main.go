@@ -106,6 +106,10 @@ func recipes() []recipe {
 		{Name: "unstructured-92-longer", Arch: "lenet-300-100", Epochs: 36, LR: 0.03, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		// 36 epochs at 0.03: -0.19 pp.
+		{Name: "unstructured-92-60", Arch: "lenet-300-100", Epochs: 60, LR: 0.04, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
