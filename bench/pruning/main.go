@@ -48,9 +48,8 @@ type recipe struct {
 	Cfg      prune.Config
 	Epochs   int
 	LR       float32
-	Bar      string
 	WD       float32 // fine-tuning weight decay
-	Sparse   bool // also time with the engine's sparse kernels
+	Sparse   bool    // also time with the engine's sparse kernels
 	MaxDrop  float64
 	MinRatio float64 // nonzero-weight ratio (unstructured) or MACs ratio (structured)
 	// SparseSpeed, when set, is the bar for the batch-1 speedup of the sparse kernels
