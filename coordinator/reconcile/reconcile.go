@@ -46,7 +46,7 @@ type Queue struct {
 	backoff map[string]time.Duration
 	// notBefore holds keys in back-off: events do not make them due sooner.
 	notBefore map[string]time.Time
-	wake    chan struct{}
+	wake      chan struct{}
 }
 
 // NewQueue returns an empty queue.
