@@ -105,7 +105,7 @@ func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
 		Dir:         t.TempDir(),
 		EtcdNoFsync: true,
 		Coordinator: cc,
-		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 1500, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
+		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 3000, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
 		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 80, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
 		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{34, 67, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1},
 			WarmupRuns: 10, TimedRuns: 80, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
