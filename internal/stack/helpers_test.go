@@ -218,27 +218,6 @@ func record(st *tuning.State, id string) *tuning.Record {
 	return nil
 }
 
-func waitRollout(t *testing.T, s *stack.Stack, class, id string, want rollout.State, timeout time.Duration) rollout.Rollout {
-	t.Helper()
-	cli, err := s.Client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	store := rollout.NewStore(cli)
-	deadline := time.Now().Add(timeout)
-	var r rollout.Rollout
-	for time.Now().Before(deadline) {
-		r, _, err = store.Get(context.Background(), class, id)
-		if err == nil && r.State == want {
-			return r
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("rollout %s/%s: state %q (%s) after %v, want %q; err %v", class, id, r.State, r.Message, timeout, want, err)
-	return r
-}
-
 func waitInstalled(t *testing.T, s *stack.Stack, devices []string, variant string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
