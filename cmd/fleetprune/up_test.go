@@ -70,7 +70,7 @@ func startUp(t *testing.T, dir string, agents int) (*coordinator.Client, []byte,
 // signing key are all still there.
 func TestUpRestartKeepsState(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts the embedded stack twice")
+		t.Skip("starts the embedded stack twice; skipped with -short")
 	}
 	dir := t.TempDir()
 	ctx := context.Background()

@@ -416,19 +416,11 @@ func (c *Controller) presentDevices(ctx context.Context, class string) ([]string
 
 // reports returns up to limit of the device's newest applied reports.
 func (c *Controller) reports(ctx context.Context, class, device string, limit int64) ([]*fpv1.Report, error) {
-	resp, err := c.etcd.Get(ctx, profiles.Prefix+"reports/"+class+"/"+device+"/", clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(limit))
+	reps, err := tuner.ReadReports(ctx, c.etcd, class, device, limit)
 	if err != nil {
-		return nil, fmt.Errorf("rollouts: reports of %s: %w", device, err)
+		return nil, fmt.Errorf("rollouts: %w", err)
 	}
-	out := make([]*fpv1.Report, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var rep fpv1.Report
-		if err := proto.Unmarshal(kv.Value, &rep); err == nil {
-			out = append(out, &rep)
-		}
-	}
-	return out, nil
+	return reps, nil
 }
 
 func (c *Controller) variant(ctx context.Context, class, id string) (*coordinator.Variant, error) {

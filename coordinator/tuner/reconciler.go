@@ -218,7 +218,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 	for i, t := range st.Trials {
 		trials[i] = t.Trial
 	}
-	lim := limits(cls.SLO)
+	lim := Limits(cls.SLO)
 	d := tuning.Decide(lim, st.Base.Trial, trials, search)
 	switch d.Verdict {
 	case tuning.Met, tuning.Infeasible:
@@ -263,9 +263,18 @@ func (r *Reconciler) send(ctx context.Context, st *tuning.State, rec tuning.Reco
 		return fmt.Errorf("tuner: %s: publish %s: %w", st.Class, rec.VariantID, err)
 	}
 	p := &tuning.Pending{VariantID: rec.VariantID, Budget: rec.Budget, Record: rec, SentAt: time.Now().UTC(), Checksum: checksum, Attempt: attempt}
+	st.Pending = p
+	return r.sendProbes(ctx, st, signed)
+}
+
+// sendProbes sends the pending variant's benchmark command to every probe device and
+// records the command ids in st.Pending.
+func (r *Reconciler) sendProbes(ctx context.Context, st *tuning.State, signed *fpv1.SignedManifest) error {
+	p := st.Pending
+	p.Commands = nil
 	for _, dev := range st.ProbeCohort {
 		cmd := &fpv1.Command{
-			Id: commandID(st.Class, rec.VariantID, dev, attempt),
+			Id: commandID(st.Class, p.VariantID, dev, p.Attempt),
 			Kind: &fpv1.Command_Benchmark{Benchmark: &fpv1.BenchmarkCommand{
 				Manifest: signed, WarmupRuns: int32(r.cfg.WarmupRuns), TimedRuns: int32(r.cfg.TimedRuns), BatchSize: 1, Purpose: "probe",
 			}},
@@ -275,7 +284,6 @@ func (r *Reconciler) send(ctx context.Context, st *tuning.State, rec tuning.Reco
 		}
 		p.Commands = append(p.Commands, cmd.Id)
 	}
-	st.Pending = p
 	return nil
 }
 
@@ -394,38 +402,39 @@ func (r *Reconciler) resend(ctx context.Context, st *tuning.State) error {
 	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
 		return fmt.Errorf("tuner: decode variant %s: %w", p.VariantID, err)
 	}
-	attempt := p.Attempt + 1
-	p.Attempt, p.SentAt, p.Commands = attempt, time.Now().UTC(), nil
-	for _, dev := range st.ProbeCohort {
-		cmd := &fpv1.Command{
-			Id: commandID(st.Class, p.VariantID, dev, attempt),
-			Kind: &fpv1.Command_Benchmark{Benchmark: &fpv1.BenchmarkCommand{
-				Manifest: v.Signed(), WarmupRuns: int32(r.cfg.WarmupRuns), TimedRuns: int32(r.cfg.TimedRuns), BatchSize: 1, Purpose: "probe",
-			}},
-		}
-		if _, err := r.fleet.SendCommand(ctx, st.Class, dev, cmd); err != nil {
-			return fmt.Errorf("tuner: %s: benchmark command to %s: %w", st.Class, dev, err)
-		}
-		p.Commands = append(p.Commands, cmd.Id)
+	p.Attempt, p.SentAt = p.Attempt+1, time.Now().UTC()
+	return r.sendProbes(ctx, st, v.Signed())
+}
+
+// ReadReports returns up to limit of the device's newest applied reports, newest
+// first (limit 0: all). Reports that do not decode are skipped: the coordinator
+// validated them on the way in.
+func ReadReports(ctx context.Context, kv clientv3.KV, class, device string, limit int64) ([]*fpv1.Report, error) {
+	resp, err := kv.Get(ctx, reportsPrefix+class+"/"+device+"/", clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("reports of %s/%s: %w", class, device, err)
 	}
-	return nil
+	out := make([]*fpv1.Report, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var rep fpv1.Report
+		if proto.Unmarshal(kv.Value, &rep) == nil {
+			out = append(out, &rep)
+		}
+	}
+	return out, nil
 }
 
 // findReport returns the device's newest applied report answering one of the wanted
 // command ids, or nil.
 func (r *Reconciler) findReport(ctx context.Context, class, device string, want map[string]bool) (*fpv1.Report, error) {
-	resp, err := r.etcd.Get(ctx, reportsPrefix+class+"/"+device+"/", clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(64))
+	reps, err := ReadReports(ctx, r.etcd, class, device, 64)
 	if err != nil {
-		return nil, fmt.Errorf("tuner: reports of %s: %w", device, err)
+		return nil, fmt.Errorf("tuner: %w", err)
 	}
-	for _, kv := range resp.Kvs {
-		var rep fpv1.Report
-		if err := proto.Unmarshal(kv.Value, &rep); err != nil {
-			continue // the coordinator validated it on the way in; skip what we cannot read
-		}
+	for _, rep := range reps {
 		if want[rep.GetCommandId()] {
-			return &rep, nil
+			return rep, nil
 		}
 	}
 	return nil, nil
@@ -579,7 +588,8 @@ func Retune(ctx context.Context, kv clientv3.KV, f profiles.Fence, class, reason
 	return nil
 }
 
-func limits(s profiles.SLO) tuning.Limits {
+// Limits converts a class SLO into the limits tuning judges variants against.
+func Limits(s profiles.SLO) tuning.Limits {
 	return tuning.Limits{P95: time.Duration(s.P95Latency), MaxAccuracyDrop: s.MaxAccuracyDrop,
 		MaxModelBytes: int64(s.MaxModelBytes), MaxPeakMemory: int64(s.MaxPeakMemory)}
 }

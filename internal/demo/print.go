@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fleetprune/fleetprune/coordinator/tuner"
 	"github.com/fleetprune/fleetprune/coordinator/tuning"
 	"github.com/fleetprune/fleetprune/internal/stack"
 	"github.com/fleetprune/fleetprune/profiles"
@@ -65,7 +66,7 @@ func printClass(w io.Writer, r Result) {
 	rows = append(rows, st.Trials...)
 	for _, rec := range rows {
 		mark := "miss"
-		if v := limitsOf(r.SLO).Violation(rec.Trial); v == "" {
+		if v := tuner.Limits(r.SLO).Violation(rec.Trial); v == "" {
 			mark = "ok"
 		}
 		if rec.VariantID == st.Accepted {
@@ -100,9 +101,4 @@ func stagesString(stages []float64) string {
 		parts[i] = fmt.Sprintf("%g%%", s)
 	}
 	return strings.Join(parts, " -> ")
-}
-
-func limitsOf(s profiles.SLO) tuning.Limits {
-	return tuning.Limits{P95: time.Duration(s.P95Latency), MaxAccuracyDrop: s.MaxAccuracyDrop,
-		MaxModelBytes: int64(s.MaxModelBytes), MaxPeakMemory: int64(s.MaxPeakMemory)}
 }
