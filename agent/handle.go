@@ -75,7 +75,11 @@ func (a *Agent) handleMessage(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(a.cfg.retryMin)
 		return
 	}
-	if err := msg.Ack(); err != nil {
+	// Wait for the server to confirm the ack, even while the agent stops: a plain
+	// ack lost at shutdown redelivers a command whose report is already out.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(actx); err != nil {
 		a.log.Warn("command ack", "command", cmd.GetId(), "err", err)
 	}
 }
