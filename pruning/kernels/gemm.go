@@ -1,11 +1,12 @@
 // Package kernels holds the numeric kernels of the engine: dense GEMM, sparse (CSR)
 // products and the thread cap they share.
 //
-// The default build is pure Go and cross-compiles with CGO_ENABLED=0 to linux/arm64
-// and linux/arm; its Gemm is gonum's blas32 sgemm, which beat a pure-Go packed
-// micro-kernel on every model shape (scalar Go cannot match gonum's SSE loops).
-// Building with GOEXPERIMENT=simd on amd64 adds a packed GEMM with an AVX2/FMA
-// micro-kernel (kernel_simd_amd64.go), used when the CPU has AVX2 and FMA.
+// The default build needs no cgo and cross-compiles with CGO_ENABLED=0 to linux/arm64
+// and linux/arm. On amd64 CPUs with AVX2 and FMA, Gemm is a packed, cache-blocked GEMM
+// (Goto's scheme) around a 4×24 micro-kernel written in Go assembly
+// (kernel_amd64.s); elsewhere, and in builds with the purego tag, it is gonum's blas32
+// sgemm, which beat a pure-Go packed micro-kernel on every model shape (scalar Go
+// cannot match gonum's SSE loops).
 //
 // A server build can plug in an optimized BLAS through gonum's own mechanism: call
 // blas32.Use(impl) (gonum.org/v1/gonum/blas/blas32) with any blas.Float32 (for
@@ -90,14 +91,14 @@ func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // KernelName says which GEMM runs: a blas32.Use implementation, gonum's pure-Go sgemm,
-// or this package's packed micro-kernel (GOEXPERIMENT=simd builds on AVX2 CPUs).
+// or this package's packed micro-kernel (amd64 with AVX2 and FMA).
 func KernelName() string {
 	impl := blas32.Implementation()
 	if _, builtin := impl.(gonum.Implementation); !builtin {
 		return fmt.Sprintf("blas32.Use(%T)", impl)
 	}
 	if ownGemm() {
-		return "packed " + microKernel().name + " (GOEXPERIMENT=simd)"
+		return "packed " + microKernel().name + " (Go assembly)"
 	}
 	return "gonum sgemm (pure Go)"
 }

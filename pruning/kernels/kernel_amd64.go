@@ -1,0 +1,72 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The AVX2/FMA kernels are Go assembly (kernel_amd64.s): no cgo and no experiment,
+// so the default build has them, and a build with the purego tag, or a CPU without
+// AVX2 and FMA, falls back to gonum's sgemm and the scalar loops.
+
+// hasAVX2FMA reports whether the AVX2/FMA kernels may run on this CPU.
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func kern4x24(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
+
+//go:noescape
+func dotAVX2(x, y *float32, n int) float32
+
+//go:noescape
+func axpyAVX2(a float32, x, y *float32, n int)
+
+// avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
+// vectors of B and one broadcast of A per k step, all sixteen YMM registers.
+var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, name: "avx2-4x24"}
+
+// kernel4x24 checks the panels' lengths once and hands them to the assembly.
+func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
+	if kc <= 0 {
+		return
+	}
+	_ = ap[4*kc-1]
+	_ = bp[(kc-1)*ldbp+23]
+	_ = c[3*ldc+23]
+	kern4x24(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc)
+}
+
+// ownGemm reports whether Gemm runs the packed kernels of this package rather than
+// gonum's sgemm: when the CPU has AVX2 and FMA.
+func ownGemm() bool { return hasAVX2FMA }
+
+// microKernel returns the GEMM micro-kernel: AVX2/FMA when the CPU has it, else pure
+// Go (used then only by tests, to check the packing code).
+func microKernel() kernel {
+	if hasAVX2FMA {
+		return avx2Kernel
+	}
+	return genericKernel
+}
+
+// dot returns the inner product of x and y[:len(x)].
+func dot(x, y []float32) float32 {
+	if !hasAVX2FMA || len(x) == 0 {
+		return dotGeneric(x, y)
+	}
+	_ = y[len(x)-1]
+	return dotAVX2(unsafe.SliceData(x), unsafe.SliceData(y), len(x))
+}
+
+// axpy computes y += a·x over len(y) elements; x must be at least as long.
+func axpy(a float32, x, y []float32) {
+	if !hasAVX2FMA || len(y) == 0 {
+		axpyGeneric(a, x, y)
+		return
+	}
+	_ = x[len(y)-1]
+	axpyAVX2(a, unsafe.SliceData(x), unsafe.SliceData(y), len(y))
+}
