@@ -8,14 +8,17 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// PlanFile holds per-layer keep ratios for structured pruning, in YAML or JSON:
+// PlanFile holds per-layer keep ratios, in YAML or JSON:
 //
 //	keep:
 //	  conv1: 0.5
 //	  fc1: 0.25
 //
-// Layer names are group names (the first producing layer of each coupled group, as
-// `fleetprune sensitivity` lists them). Groups not named keep everything.
+// For structured pruning the names are group names (the first producing layer of each
+// coupled group, as `fleetprune sensitivity` lists them) and a ratio is the share of
+// units kept; for unstructured-layer pruning they are weight names (fc1.weight) and a
+// ratio is the share of nonzero weights kept (Han et al. 2015 prune LeNet-300-100 to
+// 8%, 9% and 26%). Layers not named keep everything.
 type PlanFile struct {
 	Keep map[string]float64 `json:"keep"`
 }

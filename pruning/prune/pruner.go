@@ -107,8 +107,11 @@ func Prune(ctx context.Context, g *graph.Graph, cfg Config) (*Result, error) {
 	if cfg.Train.Epochs > 0 && cfg.TrainSet == nil {
 		return nil, errors.New("prune: fine-tuning needs a training set")
 	}
-	if cfg.Target.Kind == TargetPlan && cfg.Method != Structured {
-		return nil, fmt.Errorf("prune: a plan file of keep ratios is for structured pruning, not %s", cfg.Method)
+	if cfg.Target.Kind == TargetPlan && cfg.Method != Structured && cfg.Method != UnstructuredLayer {
+		return nil, fmt.Errorf("prune: a plan file of keep ratios is for structured or unstructured-layer pruning, not %s", cfg.Method)
+	}
+	if cfg.Target.Kind == TargetPlan && cfg.Plan == nil {
+		return nil, errors.New("prune: target plan without a plan file")
 	}
 	if err := cfg.Target.Validate(); err != nil {
 		return nil, err
@@ -156,8 +159,20 @@ func finetune(ctx context.Context, g *graph.Graph, cfg Config, epochs int, after
 // unstructuredSparsity turns the target into a sparsity of the prunable weights.
 func unstructuredSparsity(g *graph.Graph, cfg Config, maskAt func(float64) (Masks, error)) (float64, error) {
 	t := cfg.Target
-	if t.Kind == TargetSparsity {
+	switch t.Kind {
+	case TargetSparsity:
 		return t.Value, nil
+	case TargetPlan:
+		per, err := planSparsity(g, cfg.Plan)
+		if err != nil {
+			return 0, err
+		}
+		var total, pruned float64
+		for _, l := range WeightLayers(g) {
+			total += float64(l.Size)
+			pruned += per[l.Param] * float64(l.Size)
+		}
+		return pruned / total, nil
 	}
 	r, err := metrics.Measure(g)
 	if err != nil {
@@ -262,12 +277,29 @@ func pruneUnstructured(ctx context.Context, g *graph.Graph, cfg Config) (*Result
 			return nil, err
 		}
 	}
+	var perLayer map[string]float64
+	if cfg.Target.Kind == TargetPlan {
+		var err error
+		if perLayer, err = planSparsity(g, cfg.Plan); err != nil {
+			return nil, err
+		}
+	}
 	final := 0.0
 	maskAt := func(s float64) (Masks, error) {
-		switch cfg.Method {
-		case UnstructuredGlobal:
+		switch {
+		case cfg.Method == UnstructuredGlobal:
 			return GlobalMasks(g, s)
-		case UnstructuredLayer:
+		case cfg.Method == UnstructuredLayer && perLayer != nil:
+			// Along a schedule every layer moves toward its own final sparsity in step.
+			per := map[string]float64{}
+			for k, v := range perLayer {
+				if final > 0 && s < final {
+					v *= s / final
+				}
+				per[k] = v
+			}
+			return PerLayerMasks(g, per)
+		case cfg.Method == UnstructuredLayer:
 			return LayerMasks(g, s)
 		}
 		// Early in a schedule the floors of the final target would overshoot: scale them.
@@ -351,6 +383,24 @@ func pruneUnstructured(ctx context.Context, g *graph.Graph, cfg Config) (*Result
 	apply()
 	res.Graph, res.Masks, res.Sparsity = g, masks, masks.Sparsity()
 	return res, nil
+}
+
+// planSparsity turns a plan's keep ratios, keyed by prunable weight, into sparsities;
+// weights the plan does not name stay dense.
+func planSparsity(g *graph.Graph, p *PlanFile) (map[string]float64, error) {
+	layers := WeightLayers(g)
+	out := map[string]float64{}
+	for _, name := range sortedKeys(p.Keep) {
+		if !hasWeight(layers, name) {
+			return nil, fmt.Errorf("prune: plan names weight %q, which is not a prunable weight of this model (weights: %v)", name, weightNames(g))
+		}
+		s := 1 - p.Keep[name]
+		if s >= maxUnstructured {
+			return nil, fmt.Errorf("prune: plan keeps %v of weight %q, below the smallest valid model (at least %.1f%% of every weight kept)", p.Keep[name], name, 100*(1-maxUnstructured))
+		}
+		out[name] = max(s, 0)
+	}
+	return out, nil
 }
 
 func trainBatch(cfg Config) int {

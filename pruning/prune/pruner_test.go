@@ -191,7 +191,10 @@ func TestBadTargets(t *testing.T) {
 		{"sparsity one", Config{Method: UnstructuredGlobal, Target: Target{Kind: TargetSparsity, Value: 1}}, "[0, 1)"},
 		{"negative sparsity", Config{Method: Structured, Target: Target{Kind: TargetSparsity, Value: -0.2}}, "[0, 1)"},
 		{"plan unknown layer", Config{Method: Structured, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"conv9": 0.5}}}, `"conv9"`},
-		{"plan for unstructured", Config{Method: UnstructuredLayer, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"fc1": 0.5}}}, "structured"},
+		{"plan for unstructured-global", Config{Method: UnstructuredGlobal, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"fc1.weight": 0.5}}}, "structured or unstructured-layer"},
+		{"plan without a file", Config{Method: UnstructuredLayer, Target: Target{Kind: TargetPlan}}, "without a plan file"},
+		{"unstructured plan names a group", Config{Method: UnstructuredLayer, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"fc1": 0.5}}}, `weight "fc1", which is not a prunable weight of this model (weights: [fc1.weight fc2.weight fc3.weight])`},
+		{"unstructured plan keeps nothing", Config{Method: UnstructuredLayer, Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: map[string]float64{"fc1.weight": 0.0001}}}, "below the smallest valid model"},
 		{"hybrid caps below the target", Config{Method: UnstructuredHybrid, Target: Target{Kind: TargetSparsity, Value: 0.9}, Tolerance: 0.5,
 			Curves: []plan.Curve{{Layer: "fc1.weight", Ratios: []float64{0.5, 0.9}, Drops: []float64{3, 9}}}}, "caps allow at most"},
 		{"hybrid without curves", Config{Method: UnstructuredHybrid, Target: Target{Kind: TargetSparsity, Value: 0.5}}, "sensitivity"},
@@ -308,5 +311,39 @@ func TestTaylorCriterion(t *testing.T) {
 	}
 	if res.Kept["fc1"] != 150 || res.Kept["fc2"] != 50 {
 		t.Errorf("kept %v, want fc1 150 and fc2 50", res.Kept)
+	}
+}
+
+// A plan gives unstructured-layer pruning one keep ratio per weight (Han et al.'s
+// 8%, 9%, 26% for LeNet-300-100); weights it does not name stay dense, and an
+// iterative schedule ends exactly there.
+func TestUnstructuredLayerPlan(t *testing.T) {
+	base := build(t, "lenet-300-100")
+	keep := map[string]float64{"fc1.weight": 0.08, "fc2.weight": 0.09}
+	for _, sched := range []ScheduleKind{ScheduleOneShot, ScheduleIterative} {
+		res, err := Prune(context.Background(), base, Config{Method: UnstructuredLayer, Schedule: sched, Stages: 3,
+			Target: Target{Kind: TargetPlan}, Plan: &PlanFile{Keep: keep}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range WeightLayers(base) {
+			want := 0.0
+			if k, ok := keep[l.Param]; ok {
+				want = 1 - k
+			}
+			zeros := 0
+			for _, w := range res.Graph.Params[l.Param].Data {
+				if w == 0 {
+					zeros++
+				}
+			}
+			if got := float64(zeros) / float64(l.Size); math.Abs(got-want) > 1e-3 {
+				t.Errorf("%s: %s sparsity %.4f, want %.4f", sched, l.Param, got, want)
+			}
+		}
+		want := (0.92*235200 + 0.91*30000) / (235200 + 30000 + 1000)
+		if math.Abs(res.Sparsity-want) > 1e-3 {
+			t.Errorf("%s: overall sparsity %.4f, want %.4f", sched, res.Sparsity, want)
+		}
 	}
 }

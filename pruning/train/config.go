@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fleetprune/fleetprune/pruning/graph"
@@ -60,6 +61,18 @@ type Config struct {
 	StepEpochs int     // Step: epochs between decays
 	Gamma      float32 // Step: decay factor
 	MinLR      float32 // Cosine: final rate
+
+	// Teacher, when set, distills a trained model into the one being trained
+	// (Hinton et al. 2015): the loss is (1−w)·cross-entropy with the labels +
+	// w·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) on every batch, w the
+	// DistillWeight and T the Temperature. The teacher runs in inference mode, is never
+	// changed, and must take the same input and give as many classes. Pruning uses the
+	// dense model as teacher of its pruned copy.
+	Teacher *graph.Graph
+	// DistillWeight is w in [0, 1]; 0 means DefaultDistillWeight.
+	DistillWeight float32
+	// Temperature softens both distributions; 0 means DefaultTemperature.
+	Temperature float32
 
 	// Seed fixes the shuffling and Dropout; the same seed and data give the same
 	// weights for any thread count.
@@ -132,6 +145,17 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LR < 0 || c.WeightDecay < 0 || c.MinLR < 0 {
 		return c, fmt.Errorf("train: config: negative rate (lr %v, weight decay %v, min lr %v)", c.LR, c.WeightDecay, c.MinLR)
+	}
+	if c.Teacher != nil {
+		if c.DistillWeight == 0 {
+			c.DistillWeight = DefaultDistillWeight
+		}
+		if c.Temperature == 0 {
+			c.Temperature = DefaultTemperature
+		}
+		if !(c.DistillWeight > 0 && c.DistillWeight <= 1) || !(c.Temperature > 0) || math.IsInf(float64(c.Temperature), 0) {
+			return c, fmt.Errorf("train: config: distillation weight %v not in (0, 1] or temperature %v not positive", c.DistillWeight, c.Temperature)
+		}
 	}
 	switch c.Optimizer {
 	case SGD:

@@ -49,6 +49,14 @@ func Fit(ctx context.Context, g *graph.Graph, trainSet, valSet *data.Dataset, cf
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
+	var teacher *graph.Executor
+	var tIn, tOut string
+	if cfg.Teacher != nil {
+		if teacher, tIn, tOut, err = teacherFor(cfg, g); err != nil {
+			return nil, err
+		}
+	}
+	tInputs := map[string]*tensor.Tensor{}
 	opt := newOptimizer(cfg, g, ex.Grads())
 	n := trainSet.Len()
 	stepsPerEpoch := (n + cfg.BatchSize - 1) / cfg.BatchSize
@@ -98,6 +106,16 @@ func Fit(ctx context.Context, g *graph.Graph, trainSet, valSet *data.Dataset, cf
 			}
 			logits := outs[out]
 			loss, grad := graph.SoftmaxCrossEntropy(logits, labels[:b])
+			if teacher != nil {
+				tInputs[tIn] = x
+				touts, err := teacher.Run(ctx, tInputs)
+				if err != nil {
+					return h, fmt.Errorf("train: epoch %d step %d: teacher: %w", epoch+1, s+1, err)
+				}
+				soft, sgrad := distillLoss(logits, touts[tOut], cfg.Temperature)
+				loss = (1-cfg.DistillWeight)*loss + cfg.DistillWeight*soft
+				mixGrad(grad, sgrad, cfg.DistillWeight)
+			}
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
 				return h, fmt.Errorf("train: epoch %d step %d: loss is %v; lower the learning rate", epoch+1, s+1, loss)
 			}
