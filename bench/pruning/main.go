@@ -26,10 +26,11 @@ import (
 
 // baseRecipe is how a base model is trained before pruning.
 type baseRecipe struct {
-	Arch   string
-	Epochs int
-	LR     float32
-	WD     float32
+	Arch      string
+	Epochs    int
+	LR        float32
+	WD        float32
+	Optimizer train.OptimizerKind // default SGD
 	// Samples limits the training samples (0: all): the conv nets train at tens of
 	// samples per second on the shared 2-core machine.
 	Samples int
@@ -61,10 +62,22 @@ type recipe struct {
 	// SensSamples validation samples first.
 	Sensitivity bool
 	SensSamples int
+	// Rewind fine-tunes with the base's own learning-rate schedule (its optimizer,
+	// rate, weight decay, cosine to zero) over Epochs: learning-rate rewinding (Renda
+	// et al. 2020) instead of a small fine-tuning rate. LR, WD are then ignored.
+	Rewind bool
+	// Distill, when above 0, fine-tunes with the dense base as teacher (knowledge
+	// distillation) at this weight and temperature Temp (0: the train default).
+	Distill float32
+	Temp    float32
 	// SpeedOnly prunes the freshly initialized model without training or evaluation:
 	// it measures what the surgery buys in MACs and latency, not accuracy.
 	SpeedOnly bool
 }
+
+// hanPlan keeps a little less than Han et al.'s 8%, 9%, 26% of LeNet-300-100's
+// weights so the nonzero count (biases included) stays above 12x.
+var hanPlan = &prune.PlanFile{Keep: map[string]float64{"fc1.weight": 0.08, "fc2.weight": 0.08, "fc3.weight": 0.25}}
 
 func recipes() []recipe {
 	return []recipe{
@@ -109,6 +122,22 @@ func recipes() []recipe {
 		{Name: "unstructured-92-60", Arch: "lenet-300-100", Epochs: 60, LR: 0.04, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		// 60 epochs at 0.04: see the README. Learning-rate rewinding (Renda et al.
+		// 2020): retrain with the base's own schedule (lr 0.05 cosine to 0, 10 epochs).
+		{Name: "unstructured-92-rewind", Arch: "lenet-300-100", Epochs: 10, Rewind: true, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		// Rewinding lost 0.24 pp (98.32% → 98.08%). Distillation from the dense base
+		// (weight 0.7, T 4) on top of rewinding: 98.24%, -0.08 pp at 12.28x, the bar met
+		// (10:18 UTC, load 4.9).
+		{Name: "unstructured-92-kd", Arch: "lenet-300-100", Epochs: 10, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.92}}},
+		// Global magnitude keeps fc1 5.6%, fc2 24.7%, fc3 68.9%; Han et al. keep 8%, 9%,
+		// 26%: more of the input layer. Their per-layer ratios, with rewinding.
+		{Name: "unstructured-han-rewind", Arch: "lenet-300-100", Epochs: 10, Rewind: true, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan}},
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
@@ -222,7 +251,7 @@ func loadSets(name string) (*sets, error) {
 
 // baseModel loads the cached base model or trains and caches it.
 func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRecipe, s *sets, threads int) (*graph.Graph, error) {
-	path := filepath.Join(cache, fmt.Sprintf("%s-%s-e%d-n%d.onnx", b.Arch, ds, b.Epochs, b.Samples))
+	path := filepath.Join(cache, baseName(ds, b)+".onnx")
 	if g, err := onnx.ReadFile(path); err == nil {
 		return g, nil
 	}
@@ -232,7 +261,7 @@ func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRe
 	}
 	log.Info("bench: training base", "arch", b.Arch, "data", ds, "epochs", b.Epochs)
 	start := time.Now()
-	_, err = train.Fit(ctx, g, head(s.train, b.Samples), s.val, train.Config{Epochs: b.Epochs, LR: b.LR, WeightDecay: b.WD,
+	_, err = train.Fit(ctx, g, head(s.train, b.Samples), s.val, train.Config{Epochs: b.Epochs, LR: b.LR, WeightDecay: b.WD, Optimizer: b.Optimizer,
 		Schedule: train.Cosine, Seed: 1, Threads: threads,
 		Progress: func(p train.Progress) {
 			if p.Step%200 == 0 || p.Step == p.Steps {
@@ -248,6 +277,29 @@ func baseModel(ctx context.Context, log *slog.Logger, cache, ds string, b baseRe
 	}
 	log.Info("bench: base trained", "arch", b.Arch, "data", ds, "test accuracy", 100*acc, "took", time.Since(start).Round(time.Second))
 	return g, onnx.WriteFile(path, g)
+}
+
+// baseName names a base model's cache file; SGD bases keep the names they had before
+// the optimizer was a choice.
+func baseName(ds string, b baseRecipe) string {
+	n := fmt.Sprintf("%s-%s-e%d-n%d", b.Arch, ds, b.Epochs, b.Samples)
+	if b.Optimizer != "" && b.Optimizer != train.SGD {
+		n += "-" + string(b.Optimizer)
+	}
+	return n
+}
+
+// String describes how the base was trained, for the table.
+func (b baseRecipe) String() string {
+	o := b.Optimizer
+	if o == "" {
+		o = train.SGD
+	}
+	s := fmt.Sprintf("%s %dep lr %g cos", o, b.Epochs, b.LR)
+	if b.Samples > 0 {
+		s += fmt.Sprintf(" n=%d", b.Samples)
+	}
+	return s
 }
 
 // head returns the first n samples of d (d itself when n is 0 or covers it); the

@@ -18,7 +18,8 @@ import (
 
 // row is one line of the result table.
 type row struct {
-	Data, Arch, Method            string
+	Data, Arch, Recipe, Method    string
+	Base                          string
 	BaseAcc, Acc                  float64
 	NonZeroRatio, MACsRatio       float64
 	Lat1Base, Lat1, Lat1Sparse    time.Duration
@@ -37,6 +38,13 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 				log.Info("bench: fine-tune", "arch", r.Arch, "epoch", p.Epoch, "of", p.Epochs, "loss", p.Loss, "samples/s", int(p.SamplesPerSec))
 			}
 		}}
+	if r.Distill > 0 {
+		cfg.Train.Teacher, cfg.Train.DistillWeight, cfg.Train.Temperature = base, r.Distill, r.Temp
+	}
+	if r.Rewind {
+		b := bases[r.Arch]
+		cfg.Train.LR, cfg.Train.WeightDecay, cfg.Train.Optimizer, cfg.Train.MinLR = b.LR, b.WD, b.Optimizer, 0
+	}
 	start := time.Now()
 	if r.Sensitivity {
 		n := min(r.SensSamples, s.val.Len())
@@ -77,7 +85,7 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 	if err != nil {
 		return row{}, err
 	}
-	rw := row{Data: ds, Arch: r.Arch, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule),
+	rw := row{Data: ds, Arch: r.Arch, Recipe: r.Name, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule), Base: bases[r.Arch].String(),
 		BaseAcc: before.Accuracy, Acc: after.Accuracy,
 		NonZeroRatio: float64(before.NonZero) / float64(after.NonZero), MACsRatio: float64(before.MACs) / float64(after.MACs),
 		Lat1Base: before.Latency[1], Lat1: after.Latency[1], Lat1Sparse: after.SparseLatency[1],
@@ -107,10 +115,10 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 
 func printRows(rows []row) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "data\tarch\tmethod\tbase acc\tacc\tΔ pp\tnonzero ratio\tMACs ratio\tb1 base\tb1\tb1 sparse\tb64 base\tb64\tb64 sparse\tpass\tprune+finetune\tbar")
+	fmt.Fprintln(tw, "data\tarch\trecipe\tmethod\tbase\tbase acc\tacc\tΔ pp\tnonzero ratio\tMACs ratio\tb1 base\tb1\tb1 sparse\tb64 base\tb64\tb64 sparse\tpass\tprune+finetune\tbar")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f%%\t%.2f%%\t%+.2f\t%.2fx\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n",
-			r.Data, r.Arch, r.Method, r.BaseAcc, r.Acc, r.Acc-r.BaseAcc, r.NonZeroRatio, r.MACsRatio,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f%%\t%.2f%%\t%+.2f\t%.2fx\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n",
+			r.Data, r.Arch, r.Recipe, r.Method, r.Base, r.BaseAcc, r.Acc, r.Acc-r.BaseAcc, r.NonZeroRatio, r.MACsRatio,
 			ms(r.Lat1Base), ms(r.Lat1), ms(r.Lat1Sparse), ms(r.Lat64Base), ms(r.Lat64), ms(r.Lat64Sparse), r.Pass, r.Took.Round(time.Second), r.Note)
 	}
 	tw.Flush()
