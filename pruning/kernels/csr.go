@@ -170,10 +170,33 @@ func transposeInto(dst, src []float32, r, c, lds int) {
 // spmvRows computes y[i] = alpha·(S x)[i] + beta·y[i] for rows lo..hi-1.
 func (s *CSR) spmvRows(lo, hi int, alpha float32, x []float32, beta float32, y []float32) {
 	if s.col16 != nil {
-		spmvRows(s.rowPtr, s.col16, s.val, lo, hi, alpha, x, beta, y)
+		x = x[:s.Cols] // every column index is below Cols, so the gathers stay in x
+		if alpha == 1 && beta == 0 {
+			spmvRows16(s.rowPtr, s.col16, s.val, lo, hi, x, y[lo:hi])
+			return
+		}
+		buf := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(buf)
+		if cap(*buf) < hi-lo {
+			*buf = make([]float32, hi-lo)
+		}
+		sums := (*buf)[:hi-lo]
+		spmvRows16(s.rowPtr, s.col16, s.val, lo, hi, x, sums)
+		for i, v := range sums {
+			if beta == 0 {
+				y[lo+i] = alpha * v
+			} else {
+				y[lo+i] = alpha*v + beta*y[lo+i]
+			}
+		}
 		return
 	}
 	spmvRows(s.rowPtr, s.col32, s.val, lo, hi, alpha, x, beta, y)
+}
+
+// spmvRows16Generic sets y[i-lo] to row i's product with x, for rows lo..hi-1.
+func spmvRows16Generic(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []float32) {
+	spmvRows(rowPtr[lo:hi+1], idx, val, 0, hi-lo, 1, x, 0, y[:hi-lo])
 }
 
 func spmvRows[I uint16 | int32](rp []int32, ci []I, val []float32, lo, hi int, alpha float32, x []float32, beta float32, y []float32) {

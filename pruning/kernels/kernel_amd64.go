@@ -70,3 +70,22 @@ func axpy(a float32, x, y []float32) {
 	_ = x[len(y)-1]
 	axpyAVX2(a, unsafe.SliceData(x), unsafe.SliceData(y), len(y))
 }
+
+//go:noescape
+func spmv16(rowPtr *int32, idx *uint16, val *float32, x, y *float32, rows int)
+
+// spmvRows16 sets y[i-lo] = Σ val[p]·x[idx[p]] over row i's nonzeros, for rows lo..hi-1
+// of a CSR matrix whose column indices are all below len(x) (NewCSR builds them below
+// Cols; callers check len(x) >= Cols).
+func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []float32) {
+	if !hasAVX2FMA || hi <= lo || len(x) == 0 {
+		spmvRows16Generic(rowPtr, idx, val, lo, hi, x, y)
+		return
+	}
+	_ = rowPtr[hi]
+	_ = y[hi-lo-1]
+	if n := int(rowPtr[hi]); n > len(idx) || n > len(val) {
+		panic("kernels: spmvRows16: row pointers past the nonzeros")
+	}
+	spmv16(&rowPtr[lo], unsafe.SliceData(idx), unsafe.SliceData(val), unsafe.SliceData(x), unsafe.SliceData(y), hi-lo)
+}

@@ -278,3 +278,168 @@ axpy1:
 axpydone:
 	VZEROUPPER
 	RET
+
+// func spmv16(rowPtr *int32, idx *uint16, val *float32, x, y *float32, rows int)
+//
+// y[i] = Σ val[p]·x[idx[p]] over p in [rowPtr[i], rowPtr[i+1]) for i < rows: the CSR
+// product with one input vector. Eight nonzeros per step: their indices come in two
+// 8-byte loads and are unpacked in registers, the eight x values are inserted into one
+// vector, and one 8-wide FMA with val adds them, 12 loads per 8 nonzeros instead of 24
+// for a scalar loop (VGATHERDPS measured slower on this AMD CPU); then four at a time,
+// then one. The row loop is here too: a call per row cost as much as the row at 90%
+// sparsity. The caller checks every idx[p] < len(x).
+TEXT ·spmv16(SB), NOSPLIT, $0-48
+	MOVQ rowPtr+0(FP), R10
+	MOVQ idx+8(FP), R13
+	MOVQ val+16(FP), DX
+	MOVQ x+24(FP), R8
+	MOVQ y+32(FP), R11
+	MOVQ rows+40(FP), R12
+	TESTQ R12, R12
+	JZ done
+row:
+	MOVLQSX (R10), AX
+	MOVLQSX 4(R10), CX
+	SUBQ AX, CX
+	LEAQ (R13)(AX*2), SI
+	LEAQ (DX)(AX*4), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+gat16:
+	CMPQ CX, $16
+	JLT gat8
+	MOVQ (SI), AX
+	MOVQ 8(SI), BX
+	MOVWQZX AX, R9
+	VMOVSS (R8)(R9*4), X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X4, X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X4, X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X4, X4
+	MOVWQZX BX, R9
+	VMOVSS (R8)(R9*4), X5
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X5, X5
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X5, X5
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X5, X5
+	VINSERTF128 $1, X5, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	MOVQ (SI), AX
+	MOVQ 8(SI), BX
+	MOVWQZX AX, R9
+	VMOVSS (R8)(R9*4), X6
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X6, X6
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X6, X6
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X6, X6
+	MOVWQZX BX, R9
+	VMOVSS (R8)(R9*4), X7
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X7, X7
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X7, X7
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X7, X7
+	VINSERTF128 $1, X7, Y6, Y6
+	VFMADD231PS (DI), Y6, Y1
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP gat16
+gat8:
+	CMPQ CX, $8
+	JLT gat4
+	MOVQ (SI), AX
+	MOVQ 8(SI), BX
+	MOVWQZX AX, R9
+	VMOVSS (R8)(R9*4), X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X4, X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X4, X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X4, X4
+	MOVWQZX BX, R9
+	VMOVSS (R8)(R9*4), X5
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X5, X5
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X5, X5
+	SHRQ $16, BX
+	MOVWQZX BX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X5, X5
+	VINSERTF128 $1, X5, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+gat4:
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	CMPQ CX, $4
+	JLT gathadd
+	MOVQ (SI), AX
+	MOVWQZX AX, R9
+	VMOVSS (R8)(R9*4), X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x10, (R8)(R9*4), X4, X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x20, (R8)(R9*4), X4, X4
+	SHRQ $16, AX
+	MOVWQZX AX, R9
+	VINSERTPS $0x30, (R8)(R9*4), X4, X4
+	VFMADD231PS (DI), X4, X0
+	ADDQ $8, SI
+	ADDQ $16, DI
+	SUBQ $4, CX
+gathadd:
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+gat1:
+	TESTQ CX, CX
+	JZ rowdone
+	MOVWQZX (SI), AX
+	VMOVSS (R8)(AX*4), X4
+	VFMADD231SS (DI), X4, X0
+	ADDQ $2, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP gat1
+rowdone:
+	MOVSS X0, (R11)
+	ADDQ $4, R11
+	ADDQ $4, R10
+	DECQ R12
+	JNZ row
+done:
+	VZEROUPPER
+	RET

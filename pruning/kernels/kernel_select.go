@@ -15,3 +15,8 @@ func axpy(a float32, x, y []float32) { axpyGeneric(a, x, y) }
 
 // dot returns the inner product of x and y[:len(x)].
 func dot(x, y []float32) float32 { return dotGeneric(x, y) }
+
+// spmvRows16 sets y[i-lo] = Σ val[p]·x[idx[p]] over row i's nonzeros, for rows lo..hi-1.
+func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []float32) {
+	spmvRows16Generic(rowPtr, idx, val, lo, hi, x, y)
+}
