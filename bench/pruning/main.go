@@ -38,8 +38,11 @@ type baseRecipe struct {
 
 var bases = map[string]baseRecipe{
 	"lenet-300-100": {Arch: "lenet-300-100", Epochs: 10, LR: 0.05, WD: 1e-4},
-	"lenet-5":       {Arch: "lenet-5", Epochs: 2, LR: 0.02, WD: 1e-4, Samples: 8000},
-	"resnet-8":      {Arch: "resnet-8", Epochs: 2, LR: 0.05, WD: 1e-4, Samples: 4000},
+	// Until 2026-11-27 LeNet-5's base was SGD, 2 epochs on 8000 samples (96-97%):
+	// undertrained, so its pruning drops meant little. Adam for 6 epochs is the
+	// pruning/metrics accuracy recipe (99.25%).
+	"lenet-5":  {Arch: "lenet-5", Epochs: 6, LR: 1e-3, WD: 1e-4, Optimizer: train.Adam},
+	"resnet-8": {Arch: "resnet-8", Epochs: 2, LR: 0.05, WD: 1e-4, Samples: 4000},
 }
 
 // recipe is one pruning run with the bar it must clear.
@@ -78,6 +81,10 @@ type recipe struct {
 // hanPlan keeps a little less than Han et al.'s 8%, 9%, 26% of LeNet-300-100's
 // weights so the nonzero count (biases included) stays above 12x.
 var hanPlan = &prune.PlanFile{Keep: map[string]float64{"fc1.weight": 0.08, "fc2.weight": 0.08, "fc3.weight": 0.25}}
+
+// hanPlan5 is Han et al.'s LeNet-5 ratios (66%, 12%, 8%, 19%) with fc1 at 7.5% so the
+// nonzero count, biases included, is 12.4x below the dense model's.
+var hanPlan5 = &prune.PlanFile{Keep: map[string]float64{"conv1.weight": 0.66, "conv2.weight": 0.12, "fc1.weight": 0.075, "fc2.weight": 0.19}}
 
 func recipes() []recipe {
 	return []recipe{
@@ -138,6 +145,16 @@ func recipes() []recipe {
 		{Name: "unstructured-han-rewind", Arch: "lenet-300-100", Epochs: 10, Rewind: true, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan}},
+		// With rewinding only: 98.16%, -0.16 pp at 12.19x. With distillation too:
+		{Name: "unstructured-han-kd", Arch: "lenet-300-100", Epochs: 10, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan}},
+		// 98.20%, -0.12 pp: no better than the global threshold with distillation.
+		// The unstructured-92-kd recipe with fine-tuning seeds 2, 3, 4: -0.08, -0.06,
+		// -0.07 pp. The aim of 20x: 95.2% of the weights.
+		{Name: "unstructured-952-kd", Arch: "lenet-300-100", Epochs: 10, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 20, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.952}}},
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
@@ -150,6 +167,11 @@ func recipes() []recipe {
 		{Name: "unstructured", Arch: "lenet-5", Epochs: 2, Samples: 6000, LR: 0.005, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.95}}},
+		// The recipes above ran on the undertrained SGD base. On the Adam base: Han's
+		// per-layer ratios, the base's schedule rewound, the dense base as teacher.
+		{Name: "unstructured-han-kd", Arch: "lenet-5", Epochs: 3, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleOneShot,
+				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5}},
 		// At macs=0.24x with 6 epochs this lost 0.51 pp (fc1 72, fc2 56 kept).
 		{Name: "structured", Arch: "lenet-300-100", Epochs: 8, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 2000,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionL2,
@@ -174,6 +196,7 @@ func main() {
 		names     = flag.String("recipe", "", "comma-separated recipe names to run (default all)")
 		trainOnly = flag.Bool("train-only", false, "only train and cache the base models")
 		threads   = flag.Int("threads", 0, "engine threads (0: all cores)")
+		seed      = flag.Uint64("seed", 2, "fine-tuning seed (shuffling): rerun a recipe with others to see the spread")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -220,7 +243,7 @@ func main() {
 			if *trainOnly {
 				continue
 			}
-			rw, err := runRecipe(ctx, log, ds, r, base, sets, *threads, *cache)
+			rw, err := runRecipe(ctx, log, ds, r, base, sets, *threads, *cache, *seed)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "bench: %s %s on %s: %v\n", r.Name, r.Arch, ds, err)
 				continue

@@ -24,15 +24,16 @@ type row struct {
 	NonZeroRatio, MACsRatio       float64
 	Lat1Base, Lat1, Lat1Sparse    time.Duration
 	Lat64Base, Lat64, Lat64Sparse time.Duration
+	Seed                          uint64
 	Pass                          bool
 	Note                          string
 	Took                          time.Duration
 }
 
-func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base *graph.Graph, s *sets, threads int, cache string) (row, error) {
+func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base *graph.Graph, s *sets, threads int, cache string, seed uint64) (row, error) {
 	cfg := r.Cfg
 	cfg.TrainSet, cfg.ValSet, cfg.Log = head(s.train, r.Samples), s.val, log
-	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, WeightDecay: r.WD, Seed: 2, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
+	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, WeightDecay: r.WD, Seed: seed, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
 		Progress: func(p train.Progress) {
 			if p.Step == p.Steps {
 				log.Info("bench: fine-tune", "arch", r.Arch, "epoch", p.Epoch, "of", p.Epochs, "loss", p.Loss, "samples/s", int(p.SamplesPerSec))
@@ -73,7 +74,11 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 	if res.Kept != nil {
 		log.Info("bench: structured", "arch", r.Arch, "kept", res.Kept)
 	}
-	if err := onnx.WriteFile(filepath.Join(cache, fmt.Sprintf("%s-%s-%s.onnx", r.Arch, ds, r.Name)), res.Graph); err != nil {
+	out := fmt.Sprintf("%s-%s-%s", r.Arch, ds, r.Name)
+	if seed != 2 {
+		out += fmt.Sprintf("-seed%d", seed)
+	}
+	if err := onnx.WriteFile(filepath.Join(cache, out+".onnx"), res.Graph); err != nil {
 		return row{}, err
 	}
 	mc := prune.MeasureConfig{Batches: []int{1, 64}, Sparse: r.Sparse, Threads: threads, MinTime: time.Second}
@@ -85,7 +90,7 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 	if err != nil {
 		return row{}, err
 	}
-	rw := row{Data: ds, Arch: r.Arch, Recipe: r.Name, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule), Base: bases[r.Arch].String(),
+	rw := row{Data: ds, Arch: r.Arch, Recipe: r.Name, Seed: seed, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule), Base: bases[r.Arch].String(),
 		BaseAcc: before.Accuracy, Acc: after.Accuracy,
 		NonZeroRatio: float64(before.NonZero) / float64(after.NonZero), MACsRatio: float64(before.MACs) / float64(after.MACs),
 		Lat1Base: before.Latency[1], Lat1: after.Latency[1], Lat1Sparse: after.SparseLatency[1],
@@ -115,10 +120,10 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 
 func printRows(rows []row) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "data\tarch\trecipe\tmethod\tbase\tbase acc\tacc\tΔ pp\tnonzero ratio\tMACs ratio\tb1 base\tb1\tb1 sparse\tb64 base\tb64\tb64 sparse\tpass\tprune+finetune\tbar")
+	fmt.Fprintln(tw, "data\tarch\trecipe\tseed\tmethod\tbase\tbase acc\tacc\tΔ pp\tnonzero ratio\tMACs ratio\tb1 base\tb1\tb1 sparse\tb64 base\tb64\tb64 sparse\tpass\tprune+finetune\tbar")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f%%\t%.2f%%\t%+.2f\t%.2fx\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n",
-			r.Data, r.Arch, r.Recipe, r.Method, r.Base, r.BaseAcc, r.Acc, r.Acc-r.BaseAcc, r.NonZeroRatio, r.MACsRatio,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%.2f%%\t%.2f%%\t%+.2f\t%.2fx\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n",
+			r.Data, r.Arch, r.Recipe, r.Seed, r.Method, r.Base, r.BaseAcc, r.Acc, r.Acc-r.BaseAcc, r.NonZeroRatio, r.MACsRatio,
 			ms(r.Lat1Base), ms(r.Lat1), ms(r.Lat1Sparse), ms(r.Lat64Base), ms(r.Lat64), ms(r.Lat64Sparse), r.Pass, r.Took.Round(time.Second), r.Note)
 	}
 	tw.Flush()
