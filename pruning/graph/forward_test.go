@@ -92,6 +92,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 		{name: "row blocks grouped batch 1", x: []int{1, 32, 20, 20}, w: []int{8, 16, 3, 3}, bias: true, sh: 1, sw: 1, dh: 2, dw: 2, pt: 2, pl: 2, pb: 2, pr: 2, group: 2},
 		{name: "pure depthwise", x: []int{2, 3, 7, 6}, w: []int{3, 1, 3, 3}, bias: true, sh: 2, sw: 1, dh: 1, dw: 2, pt: 1, pl: 2, pb: 0, pr: 1, group: 3},
 		{name: "pure depthwise stride 2 pad 1", x: []int{1, 4, 8, 8}, w: []int{4, 1, 3, 3}, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, group: 4},
+		{name: "tap entirely in the padding", x: []int{1, 3, 5, 3}, w: []int{2, 3, 1, 4}, sh: 1, sw: 1, dh: 1, dw: 2, pt: 2, pl: 2, pb: 1, pr: 2, group: 1},
 		{name: "pointwise", x: []int{2, 5, 4, 4}, w: []int{3, 5, 1, 1}, bias: true, sh: 1, sw: 1, dh: 1, dw: 1, group: 1},
 	}
 	for _, tt := range tests {

@@ -1,72 +1,179 @@
 package graph
 
 // im2col unrolls the c×h×w image x into col, a (c·kh·kw)×(oh·ow) matrix whose column j
-// holds the input patch under output position j (zeros in the padding).
+// holds the input patch under output position j (zeros in the padding). col must hold
+// im2colSize(c, h, wd, w, oh) floats per output row block (see im2colRows).
 func im2col(x []float32, c, h, wd int, w *window, oh, ow int, col []float32) {
 	im2colRows(x, c, h, wd, w, oh, ow, 0, oh, col)
 }
 
-// im2colRows is im2col restricted to output rows [y0, y1): col is (c·kh·kw)×((y1-y0)·ow).
+// im2colSize is the length of the col buffer im2colRows needs for a block of rows
+// output rows: the patch matrix, then scratch for the phase planes of a stride-2
+// window.
+func im2colSize(c, h, wd int, w *window, ow, rows int) int {
+	n := c * w.kh * w.kw * rows * ow
+	if phased(w) {
+		n += c * h * wd // the four phase planes
+	}
+	return n
+}
+
+// phased reports whether im2colRows splits the image into stride phases first: for
+// 2×2 strides without dilation and a window of several taps, each tap is then a
+// stride-1 copy out of one phase plane instead of a strided gather.
+func phased(w *window) bool {
+	return w.sh == 2 && w.sw == 2 && w.dh == 1 && w.dw == 1 && w.kh*w.kw > 1
+}
+
+// im2colRows is im2col restricted to output rows [y0, y1): col[:c·kh·kw·(y1-y0)·ow]
+// receives the patch matrix, the rest of col (see im2colSize) is scratch.
+//
+// The window geometry of a kernel tap (ki, kj) is the same for every channel, so the
+// in-image row and column ranges are computed once per tap and the channel loop runs
+// inside: most convolutions have many channels and few, short output rows, and the
+// per-row bookkeeping, not the copying, used to dominate.
 func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []float32) {
-	// Window fields in locals: the compiler cannot keep them in registers across the
-	// stores into col when they are read through w.
-	kh, kw, sh, sw, dh, dw, pt, pl := w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl
+	kh, kw, taps := w.kh, w.kw, w.kh*w.kw
 	nb := (y1 - y0) * ow
-	for ch := 0; ch < c; ch++ {
-		img := x[ch*h*wd : (ch+1)*h*wd]
+	if !phased(w) {
 		for ki := 0; ki < kh; ki++ {
-			// Output rows of the block whose input row lies inside the image.
-			off := ki*dh - pt
-			ylo := min(y1, max(y0, (-off+sh-1)/sh))
-			yhi := max(ylo, min(y1, (h-off+sh-1)/sh))
 			for kj := 0; kj < kw; kj++ {
-				row := col[((ch*kh+ki)*kw+kj)*nb:][:nb]
-				clear(row[:(ylo-y0)*ow])
-				clear(row[(yhi-y0)*ow:])
-				iw0 := kj*dw - pl
-				// Output columns whose input column lies inside the image.
-				lo := min(ow, max(0, (-iw0+sw-1)/sw))
-				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
-				if sw == 1 && sh == 1 && ow == wd && yhi > ylo && hi > lo {
-					// "Same"-width stride-1 windows: the rows of the block are one
-					// shifted copy of the image; then zero the columns that wrapped
-					// around from the neighbouring image row.
-					a, b := (ylo-y0)*ow+lo, (yhi-1-y0)*ow+hi
-					src := (ylo*sh+off)*wd + iw0 + lo
-					copy(row[a:b], img[src:src+b-a])
-					for y := ylo - y0; y < yhi-y0; y++ {
-						r := row[y*ow : (y+1)*ow]
-						for x := 0; x < lo; x++ {
-							r[x] = 0
-						}
-						for x := hi; x < ow; x++ {
-							r[x] = 0
-						}
-					}
-					continue
-				}
-				for y := ylo; y < yhi; y++ {
-					dst := row[(y-y0)*ow : (y-y0+1)*ow]
-					src := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
-					for x := 0; x < lo; x++ {
-						dst[x] = 0
-					}
-					if sw == 1 {
-						copy(dst[lo:hi], src[iw0+lo:iw0+hi])
-					} else if mid := dst[lo:hi]; len(mid) > 0 {
-						// Strided gather; slicing src to the span lets the compiler
-						// drop most bounds checks.
-						in := src[iw0+lo*sw : iw0+(hi-1)*sw+1]
-						for x, j := 0, 0; x < len(mid) && j < len(in); x, j = x+1, j+sw {
-							mid[x] = in[j]
-						}
-					}
-					for x := hi; x < ow; x++ {
-						dst[x] = 0
-					}
+				t := tapGeometry{h: h, wd: wd, off: ki*w.dh - w.pt, iw0: kj*w.dw - w.pl, sh: w.sh, sw: w.sw}
+				t.copy(x, c, h*wd, ow, y0, y1, col, ki*kw+kj, taps, nb)
+			}
+		}
+		return
+	}
+	// Phase (pr, pc) holds the input pixels at rows ≡ pr and columns ≡ pc (mod 2): a
+	// ph×pw plane per channel, all channels of one phase contiguous.
+	phases := col[c*taps*nb:]
+	var base [2][2]int
+	var ph, pw [2]int
+	for p := range 2 {
+		ph[p], pw[p] = (h-p+1)/2, (wd-p+1)/2
+	}
+	n := 0
+	for pr := range 2 {
+		for pc := range 2 {
+			base[pr][pc] = n
+			n += c * ph[pr] * pw[pc]
+		}
+	}
+	for ch := 0; ch < c; ch++ {
+		img := x[ch*h*wd:][:h*wd]
+		for r := 0; r < h; r++ {
+			// De-interleave one input row into its two column phases.
+			pr, i := r&1, r>>1
+			src := img[r*wd:][:wd]
+			d0 := phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]:][:pw[0]]
+			d1 := phases[base[pr][1]+(ch*ph[pr]+i)*pw[1]:][:pw[1]]
+			pairs := src[:2*len(d1)]
+			d0 = d0[:len(d1)]
+			for x := range d1 {
+				d0[x], d1[x] = pairs[2*x], pairs[2*x+1]
+			}
+			if pw[0] > pw[1] {
+				phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]+pw[1]] = src[wd-1]
+			}
+		}
+	}
+	for ki := 0; ki < kh; ki++ {
+		// Input row 2·oy + ki - pt lies in phase (ki-pt) mod 2, at plane row oy + ⌊(ki-pt)/2⌋.
+		pr, dy := floorMod2(ki - w.pt)
+		for kj := 0; kj < kw; kj++ {
+			pc, dx := floorMod2(kj - w.pl)
+			t := tapGeometry{h: ph[pr], wd: pw[pc], off: dy, iw0: dx, sh: 1, sw: 1}
+			t.copy(phases[base[pr][pc]:], c, ph[pr]*pw[pc], ow, y0, y1, col, ki*kw+kj, taps, nb)
+		}
+	}
+}
+
+// floorMod2 splits a into its parity and ⌊a/2⌋.
+func floorMod2(a int) (parity, half int) {
+	parity = a & 1
+	return parity, (a - parity) / 2
+}
+
+// tapGeometry is where one kernel tap reads: output (oy, ox) takes input row
+// oy·sh + off and column ox·sw + iw0 of an h×wd image, zero outside it.
+type tapGeometry struct{ h, wd, off, iw0, sh, sw int }
+
+// copy writes the tap's patch-matrix rows for output rows [y0, y1) of each of the c
+// images of x (plane floats apart): channel ch goes to row first + ch·step of col, each
+// row nb floats.
+func (t *tapGeometry) copy(x []float32, c, plane, ow, y0, y1 int, col []float32, first, step, nb int) {
+	sh, sw, wd := t.sh, t.sw, t.wd
+	// Output rows of the block whose input row lies inside the image.
+	ylo := min(y1, max(y0, ceilDiv(-t.off, sh)))
+	yhi := max(ylo, min(y1, ceilDiv(t.h-t.off, sh)))
+	top, bottom := (ylo-y0)*ow, (yhi-y0)*ow
+	// Output columns whose input column lies inside the image.
+	lo := min(ow, max(0, ceilDiv(-t.iw0, sw)))
+	hi := max(lo, min(ow, ceilDiv(wd-t.iw0, sw)))
+	// src0 is the input offset of output (ylo, lo) within an image.
+	src0 := (ylo*sh+t.off)*wd + t.iw0 + lo*sw
+	empty := yhi == ylo || hi == lo
+	for ch := 0; ch < c; ch++ {
+		row := col[(first+ch*step)*nb:][:nb]
+		clear(row[:top])
+		clear(row[bottom:])
+		if empty {
+			clear(row[top:bottom])
+			continue
+		}
+		img := x[ch*plane:][:t.h*wd]
+		n := hi - lo
+		if !(sw == 1 && sh == 1 && ow == wd) {
+			zeroColumns(row[top:bottom], ow, 0, lo)
+			zeroColumns(row[top:bottom], ow, hi, ow)
+		}
+		switch {
+		case sw == 1 && sh == 1 && ow == wd:
+			// "Same"-width stride-1 windows: the block's rows are one shifted copy of
+			// the image, then the columns that wrapped around from the neighbouring
+			// image row are zeroed again.
+			a, b := top+lo, bottom-ow+hi
+			copy(row[a:b], img[src0:src0+b-a])
+			zeroColumns(row[top:bottom], ow, 0, lo)
+			zeroColumns(row[top:bottom], ow, hi, ow)
+		case sw == 1:
+			for d, s := top+lo, src0; d < bottom; d, s = d+ow, s+sh*wd {
+				copy(row[d:d+n], img[s:s+n])
+			}
+		default:
+			for d, s := top+lo, src0; d < bottom; d, s = d+ow, s+sh*wd {
+				// Strided gather; slicing to the span lets the compiler drop most
+				// bounds checks.
+				dst, in := row[d:d+n], img[s:s+(n-1)*sw+1]
+				for x, j := 0, 0; x < len(dst) && j < len(in); x, j = x+1, j+sw {
+					dst[x] = in[j]
 				}
 			}
 		}
+	}
+}
+
+// ceilDiv is ⌈a/b⌉ for b > 0 and any sign of a.
+func ceilDiv(a, b int) int {
+	if a <= 0 {
+		return -(-a / b)
+	}
+	return (a + b - 1) / b
+}
+
+// zeroColumns zeroes columns [lo, hi) of every ow-wide row of m.
+func zeroColumns(m []float32, ow, lo, hi int) {
+	if hi <= lo {
+		return
+	}
+	if hi-lo == 1 {
+		for i := lo; i < len(m); i += ow {
+			m[i] = 0
+		}
+		return
+	}
+	for r := 0; r+ow <= len(m); r += ow {
+		clear(m[r+lo : r+hi])
 	}
 }
 

@@ -26,6 +26,8 @@ type convOp struct {
 	sparse    sparseForm // per group
 	ep        *epilogue  // fused BatchNormalization/Relu (inference only)
 
+	shift []float32 // bias merged into the fused BatchNormalization's shift
+
 	// per-chunk views of the executor's workspace
 	cols, dcols [][]float32
 	dws, dbs    [][]float32
@@ -114,11 +116,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		}
 	}
 	blocks := (o.oh + rb - 1) / rb
+	scale, shift, relu := o.outputAffine(r, bias)
 	// GEMMs stay on their goroutine unless one sample on one goroutine is all there
 	// is of a convolution worth several threads (see gemmSerial).
 	tile := gonumTiles && !(nc == 1 && blockThreads == 1 && o.fanOut(r) > 1)
 	if !o.direct && !depthwise {
-		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), o.k*rb*o.ow)
+		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
 	}
 	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
 	gemmRows := func(s, g, y0, y1 int, col []float32) {
@@ -157,22 +160,69 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					}
 				}
 			}
-			if bias != nil {
+			if scale != nil || shift != nil || relu {
 				for m := 0; m < o.m; m++ {
-					row := y[(s*o.m+m)*ohw:][:ohw]
-					b := bias[m]
-					for i := range row {
-						row[i] += b
-					}
-				}
-			}
-			if o.ep != nil && !r.training {
-				for m := 0; m < o.m; m++ {
-					o.ep.applyRow(m, y[(s*o.m+m)*ohw:][:ohw])
+					channelAffine(y[(s*o.m+m)*ohw:][:ohw], m, scale, shift, relu)
 				}
 			}
 		}
 	})
+}
+
+// outputAffine returns the per-channel pass that follows the GEMM: y·scale + shift,
+// then Relu. scale is nil without a fused BatchNormalization, shift nil without bias
+// or BatchNormalization. Bias and BatchNormalization merge into one shift,
+// (bias-mean)·a + B, so each output is touched once.
+func (o *convOp) outputAffine(r *runState, bias []float32) (scale, shift []float32, relu bool) {
+	ep := o.ep
+	if r.training {
+		ep = nil
+	}
+	if ep != nil && ep.bn >= 0 {
+		scale = ep.scale
+		shift = ep.shift
+		if bias != nil {
+			if len(o.shift) != o.m {
+				o.shift = make([]float32, o.m)
+			}
+			for m := range o.shift {
+				o.shift[m] = bias[m]*scale[m] + ep.shift[m]
+			}
+			shift = o.shift
+		}
+	} else {
+		shift = bias
+	}
+	return scale, shift, ep != nil && ep.relu >= 0
+}
+
+// channelAffine applies outputAffine's pass to the outputs row of channel m.
+func channelAffine(row []float32, m int, scale, shift []float32, relu bool) {
+	var a, b float32 = 1, 0
+	if scale != nil {
+		a = scale[m]
+	}
+	if shift != nil {
+		b = shift[m]
+	}
+	switch {
+	case relu && scale != nil:
+		for i, v := range row {
+			row[i] = max(v*a+b, 0)
+		}
+	case relu:
+		for i, v := range row {
+			row[i] = max(v+b, 0)
+		}
+	case scale != nil:
+		for i, v := range row {
+			row[i] = v*a + b
+		}
+	default:
+		for i, v := range row {
+			row[i] = v + b
+		}
+	}
 }
 
 // depthwise computes one channel of a depthwise convolution (one input channel, one
@@ -254,7 +304,7 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	if gw != nil {
 		o.dws = r.ws.take(o.dws[:0], slotDW, nc, wsize)
 		if !o.direct {
-			o.cols = r.ws.take(o.cols[:0], slotCols, nc, o.k*ohw)
+			o.cols = r.ws.take(o.cols[:0], slotCols, nc, im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, o.oh))
 		}
 	}
 	if gb != nil {

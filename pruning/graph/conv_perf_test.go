@@ -1,0 +1,114 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fleetprune/fleetprune/pruning/kernels"
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+// convBenchShapes are the convolutions of LeNet-5 and ResNet-8 on MNIST:
+// input channels, size, filters, kernel, stride, pad.
+var convBenchShapes = []struct {
+	name             string
+	c, h, m, k, s, p int
+}{
+	{"lenet5.conv1", 1, 28, 20, 5, 1, 0},
+	{"lenet5.conv2", 20, 12, 50, 5, 1, 0},
+	{"resnet8.stem", 1, 28, 16, 3, 1, 1},
+	{"resnet8.l1", 16, 28, 16, 3, 1, 1},
+	{"resnet8.l2.conv1", 16, 28, 32, 3, 2, 1},
+	{"resnet8.l2.conv2", 32, 14, 32, 3, 1, 1},
+	{"resnet8.l2.down", 16, 28, 32, 1, 2, 0},
+	{"resnet8.l3.conv1", 32, 14, 64, 3, 2, 1},
+	{"resnet8.l3.conv2", 64, 7, 64, 3, 1, 1},
+}
+
+// BenchmarkConvForward times one Conv forward (inference) per shape at batch 1 and
+// 64 on GOMAXPROCS threads.
+func BenchmarkConvForward(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range convBenchShapes {
+		for _, batch := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/batch=%d", sh.name, batch), func(b *testing.B) {
+				n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: map[string]Attr{
+					"kernel_shape": IntsAttr(int64(sh.k), int64(sh.k)),
+					"strides":      IntsAttr(int64(sh.s), int64(sh.s)),
+					"pads":         IntsAttr(int64(sh.p), int64(sh.p), int64(sh.p), int64(sh.p)),
+				}}
+				o, err := newConv(n, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x, w, bias := randT(rng, batch, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
+				outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
+				if err != nil {
+					b.Fatal(err)
+				}
+				y := tensor.New(outs[0]...)
+				r := &runState{threads: runtime.GOMAXPROCS(0), ws: &workspace{}}
+				in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
+				o.forward(r, in, out)
+				b.ResetTimer()
+				c0 := cpuTime()
+				for range b.N {
+					o.forward(r, in, out)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.StartTimer()
+				macs := float64(batch * sh.m * sh.c * sh.k * sh.k * y.Shape[2] * y.Shape[3])
+				b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkConvGemmOnly times the conv's GEMM alone (one kernels.Gemm call, patch
+// matrix prebuilt) at batch 1, to show what the executor adds around it.
+func BenchmarkConvGemmOnly(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range convBenchShapes {
+		b.Run(sh.name, func(b *testing.B) {
+			w := window{kh: sh.k, kw: sh.k, sh: sh.s, sw: sh.s, dh: 1, dw: 1, pt: sh.p, pl: sh.p, pb: sh.p, pr: sh.p}
+			oh, ow, _ := w.out(sh.h, sh.h)
+			k, n := sh.c*sh.k*sh.k, oh*ow
+			a, col, y := randT(rng, sh.m, k).Data, randT(rng, k, n).Data, make([]float32, sh.m*n)
+			for range b.N {
+				kernels.Gemm(false, false, sh.m, n, k, 1, a, k, col, n, 0, y, n)
+			}
+			b.ReportMetric(2*float64(sh.m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIm2col times the patch matrix of one sample per convolution shape.
+func BenchmarkIm2col(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range convBenchShapes {
+		b.Run(sh.name, func(b *testing.B) {
+			w := window{kh: sh.k, kw: sh.k, sh: sh.s, sw: sh.s, dh: 1, dw: 1, pt: sh.p, pl: sh.p, pb: sh.p, pr: sh.p}
+			oh, ow, _ := w.out(sh.h, sh.h)
+			x := randT(rng, sh.c, sh.h, sh.h).Data
+			col := make([]float32, im2colSize(sh.c, sh.h, sh.h, &w, ow, oh))
+			for range b.N {
+				im2col(x, sh.c, sh.h, sh.h, &w, oh, ow, col)
+			}
+			b.ReportMetric(float64(sh.c*sh.k*sh.k*oh*ow)*4*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}
