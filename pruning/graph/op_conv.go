@@ -94,16 +94,21 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// The patch matrix is built a block of output rows at a time, small enough to stay
 	// in cache while the GEMM reads it.
 	rb := max(1, min(o.oh, convBlockFloats/(o.k*o.ow)))
-	// When this convolution runs on several goroutines (batch chunks, or for one
-	// sample its row blocks), each block's GEMM is kept small enough that the kernel
-	// does not fan out again inside: nested fan-out oversubscribes the cores. Where
-	// that would leave blocks too narrow for the GEMM, the blocks stay large; a single
-	// sample then leaves the parallelism to the kernel.
+	// With gonum's sgemm, when this convolution runs on several goroutines (batch
+	// chunks, or for one sample its row blocks), each block's GEMM is kept small
+	// enough that the kernel does not fan out again inside: nested fan-out
+	// oversubscribes the cores. Where that would leave blocks too narrow for the GEMM,
+	// the blocks stay large; a single sample then leaves the parallelism to the
+	// kernel. The packed kernels divide their threads among concurrent calls on their
+	// own, and small blocks only cost them: ResNet-8's first 3×3 convolution at batch
+	// 1 took 255-280µs in 2-row blocks spread over two goroutines and 113-120µs in
+	// L2-sized blocks with the kernel splitting each GEMM (batch 64: 9.7-11.9ms vs
+	// 5.3-6.8ms), so there the blocks stay L2-sized.
 	blockThreads := 1
 	gonumTiles := serialGemmTiles()
-	if o.fanOut(r) > 1 && !o.direct && !depthwise {
+	if gonumTiles && o.fanOut(r) > 1 && !o.direct && !depthwise {
 		if rp := kernelSerialMACs / (o.mg * o.k * o.ow); rp*o.ow >= minBlockCols {
-			if nc == 1 || !gonumTiles {
+			if nc == 1 {
 				// (With several chunks, gemmSerial's tiles already keep gonum's
 				// GEMMs serial; the blocks can stay cache-sized.)
 				rb = min(rb, rp)
@@ -116,6 +121,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		}
 	}
 	blocks := (o.oh + rb - 1) / rb
+	rb = (o.oh + blocks - 1) / blocks // equal blocks: 28 rows go as 7+7+7+7, not 8+8+8+4
 	scale, shift, relu := o.outputAffine(r, bias)
 	// GEMMs stay on their goroutine unless one sample on one goroutine is all there
 	// is of a convolution worth several threads (see gemmSerial).
