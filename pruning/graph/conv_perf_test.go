@@ -96,7 +96,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkIm2col times the patch matrix of one sample per convolution shape.
+// BenchmarkIm2col times the patch matrix of one sample per convolution shape, and its
+// adjoint.
 func BenchmarkIm2col(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range convBenchShapes {
@@ -105,10 +106,16 @@ func BenchmarkIm2col(b *testing.B) {
 			oh, ow, _ := w.out(sh.h, sh.h)
 			x := randT(rng, sh.c, sh.h, sh.h).Data
 			col := make([]float32, im2colSize(sh.c, sh.h, sh.h, &w, ow, oh))
-			for range b.N {
-				im2col(x, sh.c, sh.h, sh.h, &w, oh, ow, col)
-			}
-			b.ReportMetric(float64(sh.c*sh.k*sh.k*oh*ow)*4*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			b.Run("im2col", func(b *testing.B) {
+				for range b.N {
+					im2col(x, sh.c, sh.h, sh.h, &w, oh, ow, col)
+				}
+			})
+			b.Run("col2im", func(b *testing.B) {
+				for range b.N {
+					col2im(col, sh.c, sh.h, sh.h, &w, oh, ow, x)
+				}
+			})
 		})
 	}
 }

@@ -44,21 +44,8 @@ func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []
 		}
 		return
 	}
-	// Phase (pr, pc) holds the input pixels at rows ≡ pr and columns ≡ pc (mod 2): a
-	// ph×pw plane per channel, all channels of one phase contiguous.
 	phases := col[c*taps*nb:]
-	var base [2][2]int
-	var ph, pw [2]int
-	for p := range 2 {
-		ph[p], pw[p] = (h-p+1)/2, (wd-p+1)/2
-	}
-	n := 0
-	for pr := range 2 {
-		for pc := range 2 {
-			base[pr][pc] = n
-			n += c * ph[pr] * pw[pc]
-		}
-	}
+	base, ph, pw := phaseLayout(c, h, wd)
 	for ch := 0; ch < c; ch++ {
 		img := x[ch*h*wd:][:h*wd]
 		for r := 0; r < h; r++ {
@@ -86,6 +73,24 @@ func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []
 			t.copy(phases[base[pr][pc]:], c, ph[pr]*pw[pc], ow, y0, y1, col, ki*kw+kj, taps, nb)
 		}
 	}
+}
+
+// phaseLayout returns where the stride-2 phase planes of c channels of h×wd images
+// start (phase (pr, pc) holds the pixels at rows ≡ pr and columns ≡ pc mod 2, a
+// ph[pr]×pw[pc] plane per channel, all channels of one phase contiguous) and the plane
+// sizes; the four phases take c·h·wd floats in all.
+func phaseLayout(c, h, wd int) (base [2][2]int, ph, pw [2]int) {
+	for p := range 2 {
+		ph[p], pw[p] = (h-p+1)/2, (wd-p+1)/2
+	}
+	n := 0
+	for pr := range 2 {
+		for pc := range 2 {
+			base[pr][pc] = n
+			n += c * ph[pr] * pw[pc]
+		}
+	}
+	return base, ph, pw
 }
 
 // floorMod2 splits a into its parity and ⌊a/2⌋.
@@ -192,41 +197,107 @@ func zeroColumns(m []float32, ow, lo, hi int) {
 }
 
 // col2im is the adjoint of im2col: it adds each column entry of col back into the
-// image position it came from.
+// image position it came from. Like im2col it works per kernel tap with the channel
+// loop inside, and a stride-2 window accumulates into phase planes first, so each tap
+// is a stride-1 add. col must hold im2colSize(c, h, wd, w, ow, oh) floats: the rest
+// past the patch matrix is scratch, and the patch matrix itself is clobbered (entries
+// that fall in the padding are zeroed).
 func col2im(col []float32, c, h, wd int, w *window, oh, ow int, x []float32) {
-	kh, kw, sh, sw, dh, dw, pt, pl := w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl
+	kh, kw, taps := w.kh, w.kw, w.kh*w.kw
 	ohw := oh * ow
-	for ch := 0; ch < c; ch++ {
-		img := x[ch*h*wd : (ch+1)*h*wd]
+	if !phased(w) {
 		for ki := 0; ki < kh; ki++ {
-			off := ki*dh - pt
-			ylo := min(oh, max(0, (-off+sh-1)/sh))
-			yhi := max(ylo, min(oh, (h-off+sh-1)/sh))
 			for kj := 0; kj < kw; kj++ {
-				row := col[((ch*kh+ki)*kw+kj)*ohw:][:ohw]
-				iw0 := kj*dw - pl
-				lo := min(ow, max(0, (-iw0+sw-1)/sw))
-				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
-				if hi <= lo {
-					continue
-				}
-				for y := ylo; y < yhi; y++ {
-					src := row[y*ow+lo : y*ow+hi]
-					dst := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
-					if sw == 1 {
-						d := dst[iw0+lo : iw0+hi]
-						d = d[:len(src)]
-						for i, v := range src {
-							d[i] += v
-						}
-						continue
-					}
-					d := dst[iw0+lo*sw : iw0+(hi-1)*sw+1]
-					for i, j := 0, 0; i < len(src) && j < len(d); i, j = i+1, j+sw {
-						d[j] += src[i]
-					}
+				t := tapGeometry{h: h, wd: wd, off: ki*w.dh - w.pt, iw0: kj*w.dw - w.pl, sh: w.sh, sw: w.sw}
+				t.add(col, c, h*wd, ow, oh, x, ki*kw+kj, taps, ohw)
+			}
+		}
+		return
+	}
+	phases := col[c*taps*ohw:][:c*h*wd]
+	clear(phases)
+	base, ph, pw := phaseLayout(c, h, wd)
+	for ki := 0; ki < kh; ki++ {
+		pr, dy := floorMod2(ki - w.pt)
+		for kj := 0; kj < kw; kj++ {
+			pc, dx := floorMod2(kj - w.pl)
+			t := tapGeometry{h: ph[pr], wd: pw[pc], off: dy, iw0: dx, sh: 1, sw: 1}
+			t.add(col, c, ph[pr]*pw[pc], ow, oh, phases[base[pr][pc]:], ki*kw+kj, taps, ohw)
+		}
+	}
+	for ch := 0; ch < c; ch++ {
+		img := x[ch*h*wd:][:h*wd]
+		for r := 0; r < h; r++ {
+			// Re-interleave one input row from its two column phases.
+			pr, i := r&1, r>>1
+			dst := img[r*wd:][:wd]
+			d0 := phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]:][:pw[0]]
+			d1 := phases[base[pr][1]+(ch*ph[pr]+i)*pw[1]:][:pw[1]]
+			pairs := dst[:2*len(d1)]
+			d0 = d0[:len(d1)+pw[0]-pw[1]]
+			for x := range d1 {
+				pairs[2*x] += d0[x]
+				pairs[2*x+1] += d1[x]
+			}
+			if pw[0] > pw[1] {
+				dst[wd-1] += d0[pw[1]]
+			}
+		}
+	}
+}
+
+// add is the adjoint of copy over all output rows: it adds the tap's patch-matrix
+// rows back into the c images of x, zeroing the rows' padding entries on the way.
+func (t *tapGeometry) add(col []float32, c, plane, ow, oh int, x []float32, first, step, nb int) {
+	sh, sw, wd := t.sh, t.sw, t.wd
+	ylo := min(oh, max(0, ceilDiv(-t.off, sh)))
+	yhi := max(ylo, min(oh, ceilDiv(t.h-t.off, sh)))
+	top, bottom := ylo*ow, yhi*ow
+	lo := min(ow, max(0, ceilDiv(-t.iw0, sw)))
+	hi := max(lo, min(ow, ceilDiv(wd-t.iw0, sw)))
+	if yhi == ylo || hi == lo {
+		return
+	}
+	dst0 := (ylo*sh+t.off)*wd + t.iw0 + lo*sw
+	n := hi - lo
+	for ch := 0; ch < c; ch++ {
+		row := col[(first+ch*step)*nb:][:nb]
+		img := x[ch*plane:][:t.h*wd]
+		switch {
+		case sw == 1 && sh == 1 && ow == wd:
+			// One contiguous add: the entries that would wrap around into the
+			// neighbouring image row are padding, zeroed first.
+			zeroColumns(row[top:bottom], ow, 0, lo)
+			zeroColumns(row[top:bottom], ow, hi, ow)
+			a, b := top+lo, bottom-ow+hi
+			addTo(img[dst0:dst0+b-a], row[a:b])
+		case sw == 1:
+			for d, s := dst0, top+lo; s < bottom; d, s = d+sh*wd, s+ow {
+				addTo(img[d:d+n], row[s:s+n])
+			}
+		default:
+			for d, s := dst0, top+lo; s < bottom; d, s = d+sh*wd, s+ow {
+				src, out := row[s:s+n], img[d:d+(n-1)*sw+1]
+				for i, j := 0, 0; i < len(src) && j < len(out); i, j = i+1, j+sw {
+					out[j] += src[i]
 				}
 			}
 		}
+	}
+}
+
+// addTo adds src into dst element-wise (equal lengths), four at a time.
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		d, s := dst[i:i+4:i+4], src[i:i+4:i+4]
+		d[0] += s[0]
+		d[1] += s[1]
+		d[2] += s[2]
+		d[3] += s[3]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += src[i]
 	}
 }

@@ -43,8 +43,45 @@ func TestIm2colMatchesReference(t *testing.T) {
 	}
 }
 
-// BenchmarkIm2colRef times the reference loop on the model shapes, to compare with
-// BenchmarkIm2col.
+// TestCol2imMatchesReference compares col2im with the straightforward scatter-add on
+// random window geometries, adding into an image that already holds values.
+func TestCol2imMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	cases := 0
+	for cases < 400 {
+		w := window{kh: 1 + rng.IntN(5), kw: 1 + rng.IntN(5), sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(3), dh: 1 + rng.IntN(2), dw: 1 + rng.IntN(2),
+			pt: rng.IntN(3), pl: rng.IntN(3), pb: rng.IntN(3), pr: rng.IntN(3)}
+		if rng.IntN(2) == 0 {
+			w.sh, w.sw, w.dh, w.dw = 2, 2, 1, 1 // the phase path
+		}
+		c, h, wd := 1+rng.IntN(4), 1+rng.IntN(12), 1+rng.IntN(12)
+		oh, ow, err := w.out(h, wd)
+		if err != nil {
+			continue
+		}
+		cases++
+		k := c * w.kh * w.kw
+		col := randT(rng, k, oh*ow).Data
+		x0 := randT(rng, c, h, wd).Data
+		want := append([]float32(nil), x0...)
+		col2imRef(col, c, h, wd, &w, oh, ow, want)
+		buf := make([]float32, im2colSize(c, h, wd, &w, ow, oh))
+		for i := range buf {
+			buf[i] = float32(i) // stale scratch must not leak in
+		}
+		copy(buf, col)
+		got := append([]float32(nil), x0...)
+		col2im(buf, c, h, wd, &w, oh, ow, got)
+		for i := range want {
+			if d := got[i] - want[i]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("window %+v, c=%d h=%d w=%d: x[%d] = %v, want %v", w, c, h, wd, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// BenchmarkIm2colRef times the reference loops on the model shapes, to compare with
+// BenchmarkIm2col (im2col and col2im).
 func BenchmarkIm2colRef(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range convBenchShapes {
@@ -53,9 +90,16 @@ func BenchmarkIm2colRef(b *testing.B) {
 			oh, ow, _ := w.out(sh.h, sh.h)
 			x := randT(rng, sh.c, sh.h, sh.h).Data
 			col := make([]float32, sh.c*sh.k*sh.k*oh*ow)
-			for range b.N {
-				im2colRowsRef(x, sh.c, sh.h, sh.h, &w, oh, ow, 0, oh, col)
-			}
+			b.Run("im2col", func(b *testing.B) {
+				for range b.N {
+					im2colRowsRef(x, sh.c, sh.h, sh.h, &w, oh, ow, 0, oh, col)
+				}
+			})
+			b.Run("col2im", func(b *testing.B) {
+				for range b.N {
+					col2imRef(col, sh.c, sh.h, sh.h, &w, oh, ow, x)
+				}
+			})
 		})
 	}
 }
@@ -121,6 +165,46 @@ func im2colRowsRef(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col
 					}
 					for x := hi; x < ow; x++ {
 						dst[x] = 0
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2imRef is the executor's col2im before the per-tap rewrite, the adjoint of im2col: it adds each column entry of col back into the
+// image position it came from.
+func col2imRef(col []float32, c, h, wd int, w *window, oh, ow int, x []float32) {
+	kh, kw, sh, sw, dh, dw, pt, pl := w.kh, w.kw, w.sh, w.sw, w.dh, w.dw, w.pt, w.pl
+	ohw := oh * ow
+	for ch := 0; ch < c; ch++ {
+		img := x[ch*h*wd : (ch+1)*h*wd]
+		for ki := 0; ki < kh; ki++ {
+			off := ki*dh - pt
+			ylo := min(oh, max(0, (-off+sh-1)/sh))
+			yhi := max(ylo, min(oh, (h-off+sh-1)/sh))
+			for kj := 0; kj < kw; kj++ {
+				row := col[((ch*kh+ki)*kw+kj)*ohw:][:ohw]
+				iw0 := kj*dw - pl
+				lo := min(ow, max(0, (-iw0+sw-1)/sw))
+				hi := max(lo, min(ow, (wd-iw0+sw-1)/sw))
+				if hi <= lo {
+					continue
+				}
+				for y := ylo; y < yhi; y++ {
+					src := row[y*ow+lo : y*ow+hi]
+					dst := img[(y*sh+off)*wd : (y*sh+off+1)*wd]
+					if sw == 1 {
+						d := dst[iw0+lo : iw0+hi]
+						d = d[:len(src)]
+						for i, v := range src {
+							d[i] += v
+						}
+						continue
+					}
+					d := dst[iw0+lo*sw : iw0+(hi-1)*sw+1]
+					for i, j := 0, 0; i < len(src) && j < len(d); i, j = i+1, j+sw {
+						d[j] += src[i]
 					}
 				}
 			}

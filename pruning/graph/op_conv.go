@@ -317,7 +317,7 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 		o.dbs = r.ws.take(o.dbs[:0], slotDB, nc, o.m)
 	}
 	if gx != nil && !o.direct {
-		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, o.k*ohw)
+		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, o.oh))
 	}
 	tile := serialGemmTiles() && !(nc == 1 && o.fanOut(r) > 1)
 	parallelFor(o.fanOut(r), nc, func(ci int) {
