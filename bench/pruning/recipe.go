@@ -39,6 +39,7 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 				log.Info("bench: fine-tune", "arch", r.Arch, "epoch", p.Epoch, "of", p.Epochs, "loss", p.Loss, "samples/s", int(p.SamplesPerSec))
 			}
 		}}
+	cfg.Train.Optimizer = r.Optimizer
 	if r.Distill > 0 {
 		cfg.Train.Teacher, cfg.Train.DistillWeight, cfg.Train.Temperature = base, r.Distill, r.Temp
 	}
