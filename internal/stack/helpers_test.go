@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -77,18 +78,25 @@ func measureP95(t *testing.T, g *graph.Graph) time.Duration {
 		t.Fatal(err)
 	}
 	x := map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.New(1, 1, 28, 28)}
-	var times []time.Duration
-	for i := 0; i < 220; i++ {
-		t0 := time.Now()
-		if _, err := ex.Run(context.Background(), x); err != nil {
-			t.Fatal(err)
+	// The least p95 of five rounds: the test's other packages build and run at the
+	// same time, and one busy round once set the SLOs so loose that the base model met
+	// the tight class's SLO.
+	best := time.Duration(math.MaxInt64)
+	for range 5 {
+		var times []time.Duration
+		for i := 0; i < 120; i++ {
+			t0 := time.Now()
+			if _, err := ex.Run(context.Background(), x); err != nil {
+				t.Fatal(err)
+			}
+			if i >= 20 {
+				times = append(times, time.Since(t0))
+			}
 		}
-		if i >= 20 {
-			times = append(times, time.Since(t0))
-		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		best = min(best, times[len(times)*95/100])
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return times[len(times)*95/100]
+	return best
 }
 
 func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
@@ -106,9 +114,9 @@ func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
 		EtcdNoFsync: true,
 		Coordinator: cc,
 		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 3000, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
-		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 80, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
+		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 300, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
 		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{34, 67, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1},
-			WarmupRuns: 10, TimedRuns: 80, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
+			WarmupRuns: 10, TimedRuns: 300, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
 		Log: log,
 	})
 	if err != nil {
