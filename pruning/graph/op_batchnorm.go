@@ -141,12 +141,17 @@ func (o *batchNormOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 			}
 			return
 		}
+		// k·(g - mean(g) - x̂·mean(g·x̂)) with x̂ = (x-mean)·inv, expanded to a·g + b·x + c
+		// per channel: two multiply-adds per element instead of five operations.
 		mDy, mDyX := float32(sumDy)/cnt, float32(sumDyX)/cnt
+		a, b := k, -k*inv*mDyX
+		c := k * (mean*inv*mDyX - mDy)
 		for s0 := 0; s0 < o.n; s0++ {
 			off := s0*chw + ch*o.hw
-			for i, g := range gy[off : off+o.hw] {
-				xh := (x[off+i] - mean) * inv
-				gx[off+i] += k * (g - mDy - xh*mDyX)
+			g := gy[off : off+o.hw]
+			xs, d := x[off:off+o.hw][:len(g)], gx[off:off+o.hw][:len(g)]
+			for i, v := range g {
+				d[i] += a*v + b*xs[i] + c
 			}
 		}
 	}
