@@ -149,7 +149,7 @@ func (o *batchNormOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 		for s0 := 0; s0 < o.n; s0++ {
 			off := s0*chw + ch*o.hw
 			g := gy[off : off+o.hw]
-			xs, d := x[off:off+o.hw][:len(g)], gx[off:off+o.hw][:len(g)]
+			xs, d := x[off : off+o.hw][:len(g)], gx[off : off+o.hw][:len(g)]
 			for i, v := range g {
 				d[i] += a*v + b*xs[i] + c
 			}
