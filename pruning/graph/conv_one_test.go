@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/fleetprune/fleetprune/pruning/tensor"
@@ -77,6 +78,86 @@ func TestConvFusedBatch1(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := map[string]*tensor.Tensor{"x": randT(r, 1, 16, 28, 28)}
+		want, err := plain.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fused.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, got["y"].Data, want["y"].Data, 1e-4)
+	}
+}
+
+// TestResidualAddFusion checks that an inference executor fuses a ResNet block's
+// residual Add and the Relu after it into the Conv that finishes last (the second conv
+// for an identity shortcut, the projection for a projected one), leaves a
+// broadcasting Add alone, and computes what the unfused executor does.
+func TestResidualAddFusion(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	g := New("block", 13)
+	g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 4, 6, 6}}}
+	bn := func(name string, c int) {
+		g.Params[name+".s"], g.Params[name+".b"], g.Params[name+".m"], g.Params[name+".v"] = randT(r, c), randT(r, c), randT(r, c), posT(r, c)
+	}
+	bnNode := func(name, in, out string) *Node {
+		return &Node{Name: name, Op: "BatchNormalization", Inputs: []string{in, name + ".s", name + ".b", name + ".m", name + ".v"}, Outputs: []string{out}}
+	}
+	pad1 := map[string]Attr{"pads": IntsAttr(1, 1, 1, 1)}
+	g.Params["w1"], g.Params["w2"], g.Params["w3"], g.Params["w4"], g.Params["wd"] = randT(r, 4, 4, 3, 3), randT(r, 4, 4, 3, 3), randT(r, 8, 4, 3, 3), randT(r, 8, 8, 3, 3), randT(r, 8, 4, 1, 1)
+	g.Params["b4"] = randT(r, 8)
+	for _, name := range []string{"bn1", "bn2", "bn3", "bn4", "bnd"} {
+		c := 4
+		if name == "bn3" || name == "bn4" || name == "bnd" {
+			c = 8
+		}
+		bn(name, c)
+	}
+	g.Nodes = []*Node{
+		// Identity shortcut: conv1, bn1, relu, conv2, bn2, add(x), relu.
+		{Name: "conv1", Op: "Conv", Inputs: []string{"x", "w1"}, Outputs: []string{"c1"}, Attrs: pad1},
+		bnNode("bn1", "c1", "n1"),
+		{Name: "relu1", Op: "Relu", Inputs: []string{"n1"}, Outputs: []string{"a1"}},
+		{Name: "conv2", Op: "Conv", Inputs: []string{"a1", "w2"}, Outputs: []string{"c2"}, Attrs: pad1},
+		bnNode("bn2", "c2", "n2"),
+		{Name: "add1", Op: "Add", Inputs: []string{"n2", "x"}, Outputs: []string{"s1"}},
+		{Name: "relu2", Op: "Relu", Inputs: []string{"s1"}, Outputs: []string{"a2"}},
+		// Projected shortcut, computed after the main branch: the Add fuses into it.
+		{Name: "conv3", Op: "Conv", Inputs: []string{"a2", "w3"}, Outputs: []string{"c3"}, Attrs: pad1},
+		bnNode("bn3", "c3", "n3"),
+		{Name: "relu3", Op: "Relu", Inputs: []string{"n3"}, Outputs: []string{"a3"}},
+		{Name: "conv4", Op: "Conv", Inputs: []string{"a3", "w4", "b4"}, Outputs: []string{"c4"}, Attrs: pad1},
+		bnNode("bn4", "c4", "n4"),
+		{Name: "down", Op: "Conv", Inputs: []string{"a2", "wd"}, Outputs: []string{"cd"}},
+		bnNode("bnd", "cd", "nd"),
+		{Name: "add2", Op: "Add", Inputs: []string{"n4", "nd"}, Outputs: []string{"s2"}},
+		{Name: "relu4", Op: "Relu", Inputs: []string{"s2"}, Outputs: []string{"a4"}},
+		// A broadcasting Add (N,8,6,6) + (N,8,1,1) stays a node.
+		{Name: "gap", Op: "GlobalAveragePool", Inputs: []string{"a4"}, Outputs: []string{"p"}},
+		{Name: "conv5", Op: "Conv", Inputs: []string{"a4", "w4"}, Outputs: []string{"c5"}, Attrs: pad1},
+		{Name: "add3", Op: "Add", Inputs: []string{"c5", "p"}, Outputs: []string{"y"}},
+	}
+	g.Outputs = []Value{{Name: "y"}}
+	fused, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var absorbed []string
+	for k, a := range fused.absorbed {
+		if a {
+			absorbed = append(absorbed, fused.nodes[k].node.Name)
+		}
+	}
+	if got, want := strings.Join(absorbed, ","), "bn1,relu1,bn2,add1,relu2,bn3,relu3,bn4,bnd,add2,relu4"; got != want {
+		t.Errorf("absorbed nodes %s, want %s", got, want)
+	}
+	plain, err := Compile(g, WithTraining(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{1, 3} {
+		in := map[string]*tensor.Tensor{"x": randT(r, batch, 4, 6, 6)}
 		want, err := plain.Run(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)

@@ -49,8 +49,10 @@ type Executor struct {
 	ws      workspace
 	rs      runState
 
-	epilogues []*epilogue // per producer node: fused BatchNormalization/Relu
-	absorbed  []bool      // per node: fused into its producer, skipped at run time
+	epilogues  []*epilogue  // per producer node: fused BatchNormalization/Add/Relu
+	absorbed   []bool       // per node: fused into its producer, skipped at run time
+	chainIn    []int        // per absorbed node: the input its output aliases
+	noResidual map[int]bool // Add nodes that broadcast and so stay unfused
 }
 
 type compiledNode struct {
@@ -182,6 +184,7 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 		e.timings[k] = NodeTiming{Node: cn.node.Name, Op: cn.node.Op}
 	}
 	e.sparse = make([]sparseForm, len(e.nodes))
+	e.noResidual = map[int]bool{}
 	e.planFusion()
 	// Shape check with two batch sizes so that errors surface at Compile.
 	var first [][]int
@@ -190,8 +193,19 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 		for i, v := range e.inputs {
 			shapes[i] = concreteShape(g.Inputs[e.inputPos(v)].Shape, b)
 		}
-		if _, err := e.inferPlan(shapes); err != nil {
+		p, err := e.inferPlan(shapes)
+		if err != nil {
 			return nil, err
+		}
+		if bad := e.checkResidualShapes(p); len(bad) > 0 {
+			// A broadcasting Add cannot be fused: plan again without it.
+			for _, j := range bad {
+				e.noResidual[j] = true
+			}
+			e.planFusion()
+			if _, err := e.inferPlan(shapes); err != nil {
+				return nil, err
+			}
 		}
 		if first == nil {
 			first = shapes

@@ -50,8 +50,8 @@ func (e *Executor) allocShared(p *plan) {
 				continue
 			}
 			end := max(last[v], k)
-			if j == 0 && alias && cn.in[0] >= 0 && groupOf[cn.in[0]] >= 0 {
-				gi := groupOf[cn.in[0]]
+			if src := cn.in[e.chainIn[k]]; j == 0 && alias && src >= 0 && groupOf[src] >= 0 {
+				gi := groupOf[src]
 				groupOf[v] = gi
 				groups[gi].end = max(groups[gi].end, end)
 				continue

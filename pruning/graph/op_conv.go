@@ -122,7 +122,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	}
 	blocks := (o.oh + rb - 1) / rb
 	rb = (o.oh + blocks - 1) / blocks // equal blocks: 28 rows go as 7+7+7+7, not 8+8+8+4
-	scale, shift, relu := o.outputAffine(r, bias)
+	scale, shift, residual, relu := o.outputAffine(r, bias)
 	// GEMMs stay on their goroutine unless one sample on one goroutine is all there
 	// is of a convolution worth several threads (see gemmSerial).
 	tile := gonumTiles && !(nc == 1 && blockThreads == 1 && o.fanOut(r) > 1)
@@ -166,9 +166,13 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					}
 				}
 			}
-			if scale != nil || shift != nil || relu {
+			if scale != nil || shift != nil || residual != nil || relu {
 				for m := 0; m < o.m; m++ {
-					channelAffine(y[(s*o.m+m)*ohw:][:ohw], m, scale, shift, relu)
+					var res []float32
+					if residual != nil {
+						res = residual[(s*o.m+m)*ohw:][:ohw]
+					}
+					channelAffine(y[(s*o.m+m)*ohw:][:ohw], m, scale, shift, res, relu)
 				}
 			}
 		}
@@ -176,15 +180,17 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 }
 
 // outputAffine returns the per-channel pass that follows the GEMM: y·scale + shift,
-// then Relu. scale is nil without a fused BatchNormalization, shift nil without bias
-// or BatchNormalization. Bias and BatchNormalization merge into one shift,
-// (bias-mean)·a + B, so each output is touched once.
-func (o *convOp) outputAffine(r *runState, bias []float32) (scale, shift []float32, relu bool) {
+// plus the residual, then Relu. scale is nil without a fused BatchNormalization, shift
+// nil without bias or BatchNormalization, residual nil without a fused Add. Bias and
+// BatchNormalization merge into one shift, (bias-mean)·a + B, so each output is
+// touched once.
+func (o *convOp) outputAffine(r *runState, bias []float32) (scale, shift, residual []float32, relu bool) {
 	ep := o.ep
-	if r.training {
-		ep = nil
+	if r.training || ep == nil {
+		return nil, bias, nil, false
 	}
-	if ep != nil && ep.bn >= 0 {
+	shift = bias
+	if ep.bn >= 0 {
 		scale = ep.scale
 		shift = ep.shift
 		if bias != nil {
@@ -196,20 +202,35 @@ func (o *convOp) outputAffine(r *runState, bias []float32) (scale, shift []float
 			}
 			shift = o.shift
 		}
-	} else {
-		shift = bias
 	}
-	return scale, shift, ep != nil && ep.relu >= 0
+	if ep.add >= 0 {
+		residual = ep.residual
+	}
+	return scale, shift, residual, ep.relu >= 0
 }
 
-// channelAffine applies outputAffine's pass to the outputs row of channel m.
-func channelAffine(row []float32, m int, scale, shift []float32, relu bool) {
+// channelAffine applies outputAffine's pass to the outputs row of channel m (res,
+// when not nil, is the residual's matching row).
+func channelAffine(row []float32, m int, scale, shift, res []float32, relu bool) {
 	var a, b float32 = 1, 0
 	if scale != nil {
 		a = scale[m]
 	}
 	if shift != nil {
 		b = shift[m]
+	}
+	if res != nil {
+		res = res[:len(row)]
+		if relu {
+			for i, v := range row {
+				row[i] = max(v*a+b+res[i], 0)
+			}
+			return
+		}
+		for i, v := range row {
+			row[i] = v*a + b + res[i]
+		}
+		return
 	}
 	switch {
 	case relu && scale != nil:

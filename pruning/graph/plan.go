@@ -24,6 +24,12 @@ func (e *Executor) buildPlan(inShapes [][]int) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bad := e.checkResidualShapes(p); len(bad) > 0 {
+		// Compile checked batch sizes 1 and 2; shapes that agree there and not here
+		// would take a graph whose shapes do not scale with the batch.
+		return nil, fmt.Errorf("graph %q: node %q (Add): operand shapes %v and %v differ at this batch size, but agreed when the executor fused the Add; run this batch size without fusion (WithTraining)",
+			e.g.Name, e.nodes[bad[0]].node.Name, p.shapes[e.nodes[bad[0]].in[0]], p.shapes[e.nodes[bad[0]].in[1]])
+	}
 	e.allocPlan(p)
 	return p, nil
 }

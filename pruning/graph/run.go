@@ -37,8 +37,13 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 			}
 			continue
 		}
-		if ep := e.epilogues[k]; ep != nil && ep.bn >= 0 {
-			ep.refresh(p.inT[ep.bn])
+		if ep := e.epilogues[k]; ep != nil {
+			if ep.bn >= 0 {
+				ep.refresh(p.inT[ep.bn])
+			}
+			if ep.add >= 0 {
+				ep.residual = p.inT[ep.add][ep.addOther].Data
+			}
 		}
 		if timing {
 			t0 := time.Now()
