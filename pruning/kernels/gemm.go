@@ -58,7 +58,7 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	case m <= smallM:
 		gemvRowsAxpy(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 	default:
-		gemmPacked(microKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		gemmPacked(microKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, nil)
 	}
 }
 

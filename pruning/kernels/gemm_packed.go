@@ -19,8 +19,9 @@ var packPool = sync.Pool{New: func() any {
 }}
 
 // gemmPacked computes C += alpha·op(A)·op(B), splitting C's columns (or, when C is
-// narrow, its rows) across goroutines for large work.
-func gemmPacked(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// narrow, its rows) across goroutines for large work. With pa set, A was packed ahead
+// (PackA): a, lda, transA and alpha are then unused.
+func gemmPacked(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, pa *PackedA) {
 	work := m * n * k
 	if n >= m || n >= 4*kern.nr*MaxThreads() {
 		parallelFor(n, kern.nr, work, func(lo, hi int) {
@@ -28,21 +29,27 @@ func gemmPacked(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 			if transB {
 				bo = lo * ldb
 			}
-			gemmSerial(kern, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, c[lo:], ldc)
+			gemmSerial(kern, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, c[lo:], ldc, pa, 0)
 		})
 		return
 	}
 	parallelFor(m, kern.mr, work, func(lo, hi int) {
+		if pa != nil {
+			gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, nil, lda, b, ldb, c[lo*ldc:], ldc, pa, lo)
+			return
+		}
 		ao := lo * lda
 		if transA {
 			ao = lo
 		}
-		gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, c[lo*ldc:], ldc)
+		gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, c[lo*ldc:], ldc, nil, 0)
 	})
 }
 
 // gemmSerial is the blocked GEMM on the calling goroutine: C += alpha·op(A)·op(B).
-func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// With pa set, the panels of A come from pa starting at its row row0 (a multiple of
+// mr) instead of being packed here.
+func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, pa *PackedA, row0 int) {
 	buf := packPool.Get().(*packBuf)
 	defer packPool.Put(buf)
 	mr, nr := kern.mr, kern.nr
@@ -64,7 +71,12 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 			}
 			for ic := 0; ic < m; ic += mcBlock {
 				mc := min(mcBlock, m-ic)
-				packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, buf.a)
+				apBlock := buf.a
+				if pa != nil {
+					apBlock = pa.data[pc*pa.mPad+(row0+ic)*kc:]
+				} else {
+					packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, buf.a)
+				}
 				for jr := 0; jr < nc; jr += nr {
 					w := min(nr, nc-jr)
 					var bp []float32
@@ -78,7 +90,7 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 						bp = buf.b[jr*kc : (jr+nr)*kc]
 					}
 					for ir := 0; ir < mc; ir += mr {
-						ap := buf.a[ir*kc : (ir+mr)*kc]
+						ap := apBlock[ir*kc : (ir+mr)*kc]
 						h := min(mr, mc-ir)
 						off := (ic+ir)*ldc + jc + jr
 						if h == mr && w == nr {

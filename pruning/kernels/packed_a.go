@@ -1,0 +1,89 @@
+package kernels
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// PackedA is the left operand of a GEMM, alpha·op(A), packed once for the micro-kernel:
+// a layer's weights at inference, multiplied by a new right operand on every run, so
+// that no run packs them again. Where Gemm would not run this package's kernels
+// (gonum's or a plugged-in BLAS, or three rows or fewer), it keeps A itself and GemmA
+// hands the call to Gemm. A must not change while its PackedA is in use; a PackedA is
+// read-only and safe for concurrent use.
+type PackedA struct {
+	M, K int
+	kern kernel
+	mPad int       // M rounded up to the micro-kernel's mr
+	data []float32 // per block of kcBlock columns of op(A), mPad rows as mr-tall panels
+
+	// The unpacked operand, for the Gemm fallback.
+	transA bool
+	alpha  float32
+	a      []float32
+	lda    int
+}
+
+// ownPacked reports whether GEMMs with m rows run this package's packed kernels.
+func ownPacked(m int) bool {
+	_, builtin := blas32.Implementation().(gonum.Implementation)
+	return builtin && ownGemm() && m > smallM
+}
+
+// PackA packs alpha·op(A), where op(A) is m×k with row stride lda. It panics when a
+// dimension or stride does not fit a.
+func PackA(transA bool, m, k int, alpha float32, a []float32, lda int) *PackedA {
+	if m < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: PackA: negative dimension m=%d k=%d", m, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	checkMatrix("PackA a", ar, ac, a, lda)
+	pa := &PackedA{M: m, K: k, transA: transA, alpha: alpha, a: a, lda: lda}
+	if !ownPacked(m) || k == 0 {
+		return pa
+	}
+	pa.kern = microKernel()
+	mr := pa.kern.mr
+	pa.mPad = (m + mr - 1) / mr * mr
+	pa.data = make([]float32, pa.mPad*k)
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		// Row blocks of mcBlock, as gemmSerial packs them; the panels of one k block are
+		// contiguous over all rows, so any mr-aligned row range is a slice of them.
+		for ic := 0; ic < m; ic += mcBlock {
+			mc := min(mcBlock, m-ic)
+			packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, pa.data[pc*pa.mPad+ic*kc:])
+		}
+	}
+	pa.a = nil // only the packed form is used from here on
+	return pa
+}
+
+// GemmA computes C = A·op(B) + beta·C with A = alpha·op(A) packed by PackA: op(B) is
+// K×n (n×K with transB) with row stride ldb, C is M×n with row stride ldc. With beta
+// == 0, C is overwritten. It panics when a dimension or stride does not fit.
+func GemmA(pa *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if pa.data == nil {
+		Gemm(pa.transA, transB, pa.M, n, pa.K, pa.alpha, pa.a, pa.lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if n < 0 {
+		panic(fmt.Sprintf("kernels: GemmA: negative dimension n=%d", n))
+	}
+	br, bc := pa.K, n
+	if transB {
+		br, bc = n, pa.K
+	}
+	checkMatrix("GemmA b", br, bc, b, ldb)
+	checkMatrix("GemmA c", pa.M, n, c, ldc)
+	if pa.M == 0 || n == 0 {
+		return
+	}
+	scaleMatrix(pa.M, n, beta, c, ldc)
+	gemmPacked(pa.kern, false, transB, pa.M, n, pa.K, 1, nil, 0, b, ldb, c, ldc, pa)
+}
