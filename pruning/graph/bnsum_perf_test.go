@@ -14,10 +14,11 @@ func sum64Plain(v []float32) (s float64) {
 	return s
 }
 
+// sumDyDyXPlain is the definition, Σg and Σg·(x-mean)·inv, all in float64.
 func sumDyDyXPlain(g, x []float32, mean, inv float32) (a, b float64) {
 	for i, v := range g {
 		a += float64(v)
-		b += float64(v) * float64((x[i]-mean)*inv)
+		b += float64(v) * (float64(x[i]) - float64(mean)) * float64(inv)
 	}
 	return a, b
 }
