@@ -50,7 +50,11 @@ func newEvalCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s on %s/%s: accuracy %.2f%%, loss %.4f (%d samples, %s)\n",
 				args[0], dataset, split, 100*acc, loss, set.Len(), time.Since(start).Round(time.Millisecond))
-			return metrics.Confusion(confusion).WriteSummary(out, data.ClassNames(dataset), top)
+			names := set.ClassNames
+			if names == nil {
+				names = data.ClassNames(dataset)
+			}
+			return metrics.Confusion(confusion).WriteSummary(out, names, top)
 		},
 	}
 	cmd.Flags().StringVar(&dataset, "data", "", "dataset: mnist, fashion-mnist, a folder of IDX files or images, or a CSV file")

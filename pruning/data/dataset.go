@@ -17,6 +17,9 @@ type Dataset struct {
 	X          *tensor.Tensor
 	Labels     []int
 	NumClasses int
+	// ClassNames names the labels when the source says them (an image folder's
+	// sub-folders, Fashion-MNIST's classes); nil otherwise.
+	ClassNames []string
 }
 
 // Len is the number of samples.
@@ -42,7 +45,7 @@ func (d *Dataset) Batch(idx []int) (*tensor.Tensor, []int) {
 // Subset returns a dataset holding copies of the samples at idx.
 func (d *Dataset) Subset(name string, idx []int) *Dataset {
 	x, y := d.Batch(idx)
-	return &Dataset{Name: name, X: x, Labels: y, NumClasses: d.NumClasses}
+	return &Dataset{Name: name, X: x, Labels: y, NumClasses: d.NumClasses, ClassNames: d.ClassNames}
 }
 
 // Split shuffles the sample order with seed and returns the first (1-valFraction)

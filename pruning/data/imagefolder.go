@@ -119,7 +119,7 @@ func LoadImageFolder(name, dir string) (*Dataset, error) {
 		}
 		imgs[i] = nil
 	}
-	return &Dataset{Name: name, X: x, Labels: labels, NumClasses: len(classes)}, nil
+	return &Dataset{Name: name, X: x, Labels: labels, NumClasses: len(classes), ClassNames: classes}, nil
 }
 
 // decodeImage decodes one PNG or JPEG file after checking its header's size.

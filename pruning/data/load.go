@@ -34,7 +34,12 @@ func Load(nameOrPath, split string) (*Dataset, error) {
 		if err != nil {
 			return nil, err
 		}
-		return LoadIDXDir("fashion-mnist", dir, split)
+		d, err := LoadIDXDir("fashion-mnist", dir, split)
+		if err != nil {
+			return nil, err
+		}
+		d.ClassNames = ClassNames("fashion-mnist")
+		return d, nil
 	}
 	st, err := os.Stat(nameOrPath)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,9 @@ func TestLoadMNIST(t *testing.T) {
 			}
 			if d.Len() != tt.n || d.NumClasses != 10 {
 				t.Fatalf("got %d samples of %d classes, want %d of 10", d.Len(), d.NumClasses, tt.n)
+			}
+			if wantNames := tt.name == "fashion-mnist"; (len(d.ClassNames) == 10) != wantNames {
+				t.Fatalf("class names %q: want Fashion-MNIST's ten, none for digits", d.ClassNames)
 			}
 			if s := d.X.Shape; len(s) != 4 || s[1] != 1 || s[2] != 28 || s[3] != 28 {
 				t.Fatalf("shape = %v, want [N 1 28 28]", s)
@@ -159,6 +163,9 @@ func TestImageFolder(t *testing.T) {
 	}
 	if d.Labels[2] != 1 || d.NumClasses != 2 || d.X.Data[0] != 1 || math.Abs(float64(d.X.Data[2*12])-0.2) > 1e-6 {
 		t.Fatalf("labels %v classes %d first %v dog %v; want [0 0 1], 2, 1, 0.2", d.Labels, d.NumClasses, d.X.Data[0], d.X.Data[24])
+	}
+	if !slices.Equal(d.ClassNames, []string{"cat", "dog"}) {
+		t.Fatalf("class names %q, want the sub-folders [cat dog]", d.ClassNames)
 	}
 
 	// An RGB image makes the folder 3-channel; gray ones repeat their channel.
