@@ -162,6 +162,16 @@ func (o *poolOp) forward(r *runState, in, out []*tensor.Tensor) {
 // (no padding, no dilation): no bounds checks in the inner loops.
 func (o *poolOp) maxInside(img, y []float32, argmax []int32) {
 	w := &o.w
+	if w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 {
+		o.maxInside2x2(img, y, argmax)
+		return
+	}
+	o.maxInsideAny(img, y, argmax)
+}
+
+// maxInsideAny is maxInside for any window.
+func (o *poolOp) maxInsideAny(img, y []float32, argmax []int32) {
+	w := &o.w
 	for yy := 0; yy < o.oh; yy++ {
 		for xx := 0; xx < o.ow; xx++ {
 			base := yy*w.sh*o.wd + xx*w.sw
@@ -175,6 +185,36 @@ func (o *poolOp) maxInside(img, y []float32, argmax []int32) {
 				}
 			}
 			y[yy*o.ow+xx], argmax[yy*o.ow+xx] = best, int32(bi)
+		}
+	}
+}
+
+// maxInside2x2 is maxInside for the common 2×2 stride-2 window, without branches on
+// the data: the arg-max of random activations is unpredictable, and the generic
+// loop's mispredicted branches cost 10% of a LeNet-5 training step. Ties go to the
+// first cell in row-major order, as in maxInside.
+func (o *poolOp) maxInside2x2(img, y []float32, argmax []int32) {
+	wd, ow := o.wd, o.ow
+	for yy := 0; yy < o.oh; yy++ {
+		r0 := img[2*yy*wd:][:2*ow]
+		r1 := img[(2*yy+1)*wd:][:2*ow]
+		dst, am := y[yy*ow:][:ow], argmax[yy*ow:][:ow]
+		base := int32(2 * yy * wd)
+		for xx := range dst {
+			a0, a1, b0, b1 := r0[2*xx], r0[2*xx+1], r1[2*xx], r1[2*xx+1]
+			ia, ib := int32(0), int32(wd)
+			if a1 > a0 {
+				ia = 1
+			}
+			if b1 > b0 {
+				ib = int32(wd) + 1
+			}
+			ma, mb := max(a0, a1), max(b0, b1)
+			i, m := ia, ma
+			if mb > ma {
+				i, m = ib, mb
+			}
+			dst[xx], am[xx] = m, base+int32(2*xx)+i
 		}
 	}
 }
