@@ -169,3 +169,45 @@ func TestResidualAddFusion(t *testing.T) {
 		closeTo(t, got["y"].Data, want["y"].Data, 1e-4)
 	}
 }
+
+// TestConvGradAsConvMatchesAdjoint checks the input gradient computed as a
+// convolution with the flipped, transposed filters against the adjoint route (GEMM
+// into a patch matrix, col2im), on the ResNet-8 shapes that take it and odd ones.
+func TestConvGradAsConvMatchesAdjoint(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, tt := range []struct {
+		x, w []int
+		pads []int64
+	}{
+		{x: []int{3, 16, 28, 28}, w: []int{16, 16, 3, 3}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{2, 32, 14, 14}, w: []int{32, 32, 3, 3}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{9, 3, 7, 6}, w: []int{2, 3, 3, 3}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{2, 4, 6, 7}, w: []int{4, 4, 5, 3}, pads: []int64{2, 0, 2, 2}},
+	} {
+		t.Run(fmt.Sprintf("x%v w%v pads%v", tt.x, tt.w, tt.pads), func(t *testing.T) {
+			n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: map[string]Attr{"pads": IntsAttr(tt.pads...)}}
+			o, err := newConv(n, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, w := randT(r, tt.x...), randT(r, tt.w...)
+			outs, err := o.infer([][]int{x.Shape, w.Shape})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := o.(*convOp)
+			if !c.gradAsConv {
+				t.Fatalf("x%v w%v: input gradient not planned as a convolution", tt.x, tt.w)
+			}
+			gy := randT(r, outs[0]...)
+			rs := &runState{training: true, threads: 2, ws: &workspace{}}
+			in := []*tensor.Tensor{x, w}
+			got, want := randT(r, tt.x...), tensor.New(tt.x...)
+			copy(want.Data, got.Data) // gradients accumulate into what is there
+			c.backward(rs, in, nil, []*tensor.Tensor{gy}, []*tensor.Tensor{got, nil})
+			c.gradAsConv = false
+			c.backward(rs, in, nil, []*tensor.Tensor{gy}, []*tensor.Tensor{want, nil})
+			closeTo(t, got.Data, want.Data, 1e-4)
+		})
+	}
+}

@@ -119,3 +119,43 @@ func BenchmarkIm2col(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvBackward times one Conv backward (weight and input gradients) at batch
+// 64, for the input gradient as a convolution and by the adjoint (col2im) route where
+// the shape allows both.
+func BenchmarkConvBackward(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range convBenchShapes {
+		n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: map[string]Attr{
+			"kernel_shape": IntsAttr(int64(sh.k), int64(sh.k)),
+			"strides":      IntsAttr(int64(sh.s), int64(sh.s)),
+			"pads":         IntsAttr(int64(sh.p), int64(sh.p), int64(sh.p), int64(sh.p)),
+		}}
+		o, err := newConv(n, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x, w := randT(rng, 64, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k)
+		outs, err := o.infer([][]int{x.Shape, w.Shape})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := o.(*convOp)
+		gy, gx, gw := randT(rng, outs[0]...), tensor.New(x.Shape...), tensor.New(w.Shape...)
+		r := &runState{training: true, threads: runtime.GOMAXPROCS(0), ws: &workspace{}}
+		routes := []bool{false}
+		if c.gradAsConv {
+			routes = []bool{true, false}
+		}
+		for _, asConv := range routes {
+			b.Run(fmt.Sprintf("%s/asConv=%v", sh.name, asConv), func(b *testing.B) {
+				c.gradAsConv = asConv
+				c0 := cpuTime()
+				for range b.N {
+					c.backward(r, []*tensor.Tensor{x, w}, nil, []*tensor.Tensor{gy}, []*tensor.Tensor{gx, gw})
+				}
+				b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
+}

@@ -73,6 +73,8 @@ func gradCases() []gradCase {
 		{name: "Conv depthwise", op: "Conv", attrs: map[string]Attr{"group": IntAttr(3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1)}, inputs: []*tensor.Tensor{randT(r, 2, 3, 5, 5), randT(r, 3, 1, 3, 3), randT(r, 3)}},
 		{name: "Conv 1x1", op: "Conv", inputs: []*tensor.Tensor{randT(r, 3, 4, 3, 3), randT(r, 2, 4, 1, 1), randT(r, 2)}},
 		{name: "Conv auto_pad SAME_UPPER", op: "Conv", attrs: map[string]Attr{"auto_pad": StringAttr("SAME_UPPER"), "strides": ints(2, 2)}, inputs: []*tensor.Tensor{randT(r, 1, 2, 5, 5), randT(r, 2, 2, 2, 2)}},
+		{name: "Conv same 3x3 (input gradient as a convolution)", op: "Conv", attrs: map[string]Attr{"pads": ints(1, 1, 1, 1)}, inputs: []*tensor.Tensor{randT(r, 2, 3, 5, 5), randT(r, 3, 3, 3, 3), randT(r, 3)}},
+		{name: "Conv asymmetric pads (input gradient as a convolution)", op: "Conv", attrs: map[string]Attr{"pads": ints(1, 0, 1, 2)}, inputs: []*tensor.Tensor{randT(r, 1, 2, 4, 5), randT(r, 2, 2, 3, 3)}},
 		{name: "Conv batch 9 chunks", op: "Conv", attrs: map[string]Attr{"pads": ints(1, 1, 1, 1)}, inputs: []*tensor.Tensor{randT(r, 9, 1, 3, 3), randT(r, 2, 1, 3, 3), randT(r, 2)}},
 		{name: "Relu", op: "Relu", inputs: []*tensor.Tensor{randT(r, 2, 3, 4)}},
 		{name: "LeakyRelu", op: "LeakyRelu", attrs: map[string]Attr{"alpha": FloatAttr(0.2)}, inputs: []*tensor.Tensor{randT(r, 2, 5)}},

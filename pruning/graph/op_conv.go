@@ -28,6 +28,15 @@ type convOp struct {
 
 	shift []float32 // bias merged into the fused BatchNormalization's shift
 
+	// The input gradient of a stride-1 convolution is itself a convolution, of the
+	// output gradient with the flipped, transposed filters (wT, window wt): computed
+	// that way (gradAsConv) it is an im2col copy and a GEMM that accumulates straight
+	// into the gradient, where the adjoint route is a GEMM into a cleared buffer and a
+	// col2im scatter-add.
+	gradAsConv bool
+	wt         window
+	wT         []float32
+
 	// per-chunk views of the executor's workspace
 	cols, dcols [][]float32
 	dws, dbs    [][]float32
@@ -73,7 +82,45 @@ func (o *convOp) infer(in [][]int) ([][]int, error) {
 	o.k = o.cg * o.w.kh * o.w.kw
 	ww := o.w
 	o.direct = ww.kh == 1 && ww.kw == 1 && ww.sh == 1 && ww.sw == 1 && ww.pt+ww.pl+ww.pb+ww.pr == 0
+	o.planGradAsConv()
 	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
+}
+
+// planGradAsConv decides whether backward computes the input gradient as a
+// convolution: for ungrouped stride-1, undilated windows whose padding is less than
+// the kernel, when its patch matrix (m·kh·kw × h·w) is no larger than the adjoint's
+// (c·kh·kw × oh·ow), as for the "same" 3×3 convolutions of a ResNet.
+func (o *convOp) planGradAsConv() {
+	w := o.w
+	o.gradAsConv = false
+	if o.direct || o.group != 1 || w.sh != 1 || w.sw != 1 || w.dh != 1 || w.dw != 1 ||
+		w.pt >= w.kh || w.pb >= w.kh || w.pl >= w.kw || w.pr >= w.kw || o.m*o.h*o.wd > o.c*o.oh*o.ow {
+		return
+	}
+	o.wt = window{kh: w.kh, kw: w.kw, sh: 1, sw: 1, dh: 1, dw: 1, pt: w.kh - 1 - w.pt, pl: w.kw - 1 - w.pl, pb: w.kh - 1 - w.pb, pr: w.kw - 1 - w.pr}
+	if h, wd, err := o.wt.out(o.oh, o.ow); err != nil || h != o.h || wd != o.wd {
+		return
+	}
+	o.gradAsConv = true
+}
+
+// transposeFilters fills o.wT with the filters of the gradient convolution:
+// wT[c][m][a][b] = w[m][c][kh-1-a][kw-1-b].
+func (o *convOp) transposeFilters(wt []float32) {
+	kh, kw := o.w.kh, o.w.kw
+	taps := kh * kw
+	if len(o.wT) != o.m*o.k {
+		o.wT = make([]float32, o.m*o.k)
+	}
+	for m := 0; m < o.m; m++ {
+		for c := 0; c < o.c; c++ {
+			src := wt[(m*o.c+c)*taps:][:taps]
+			dst := o.wT[(c*o.m+m)*taps:][:taps]
+			for t, v := range src {
+				dst[taps-1-t] = v
+			}
+		}
+	}
 }
 
 // chunks returns the batch slices [lo, hi) of chunk i.
@@ -337,7 +384,11 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	if gb != nil {
 		o.dbs = r.ws.take(o.dbs[:0], slotDB, nc, o.m)
 	}
-	if gx != nil && !o.direct {
+	switch {
+	case gx != nil && o.gradAsConv:
+		o.transposeFilters(wt)
+		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, im2colSize(o.m, o.oh, o.ow, &o.wt, o.wd, o.h))
+	case gx != nil && !o.direct:
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, o.oh))
 	}
 	tile := serialGemmTiles() && !(nc == 1 && o.fanOut(r) > 1)
@@ -363,6 +414,13 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 				}
 				if gx != nil {
 					gxs := gx.Data[(s*o.c+g*o.cg)*o.h*o.wd:]
+					if o.gradAsConv {
+						hw, mk := o.h*o.wd, o.m*o.w.kh*o.w.kw
+						dcol := o.dcols[ci]
+						im2col(dys, o.m, o.oh, o.ow, &o.wt, o.h, o.wd, dcol)
+						gemmSerial(tile, false, false, o.c, hw, mk, 1, o.wT, mk, dcol, hw, 1, gxs, hw)
+						continue
+					}
 					if o.direct {
 						gemmSerial(tile, true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 1, gxs, ohw)
 					} else {
