@@ -66,6 +66,16 @@ func (rep Report) Violation(slo profiles.SLO) string {
 	return strings.Join(v, ", ")
 }
 
+// latencyOnly reports whether the report breaks slo by its p95 alone.
+func (rep Report) latencyOnly(slo profiles.SLO) bool {
+	if slo.P95Latency <= 0 || rep.P95 <= slo.P95Latency.D() {
+		return false
+	}
+	ok := rep
+	ok.P95 = 0
+	return ok.Violation(slo) == ""
+}
+
 // gateVerdict is what evaluateGate decides.
 type gateVerdict int
 
@@ -75,10 +85,13 @@ const (
 	gateFail
 )
 
-// evaluateGate judges the current stage of r (which is baking) at now.
-func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, GateResult, string) {
+// evaluateGate judges the current stage of r (which is baking) at now. remeasure
+// lists the devices whose latest reports broke the latency SLO, and nothing else,
+// fewer times in a row than the plan's LatencyConfirmations: they must measure again
+// before the gate can pass or fail on them.
+func evaluateGate(r Rollout, obs Observations, now time.Time) (verdict gateVerdict, res GateResult, msg string, remeasure map[string]int) {
 	stage := r.Stage
-	res := GateResult{Stage: stage, At: now}
+	res = GateResult{Stage: stage, At: now}
 	newCohort := r.Cohorts[stage]
 	installed := map[string]bool{}
 	for _, id := range r.Installed() {
@@ -90,6 +103,7 @@ func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, Gate
 	}
 	reported := map[string]bool{}
 	failing := map[string]string{}
+	perDevice := map[string][]Report{}
 	// No time filter: a device of the new cohort runs the variant only since this
 	// stage, so all its reports of the variant are this stage's evidence (even one
 	// measured before the installs were confirmed); the devices of earlier stages
@@ -105,10 +119,41 @@ func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, Gate
 		if rep.P95 > res.WorstP95.D() {
 			res.WorstP95 = profiles.Duration(rep.P95)
 		}
+		perDevice[rep.DeviceID] = append(perDevice[rep.DeviceID], rep)
+		if rep.latencyOnly(obs.SLO) {
+			continue // judged below, over the device's latest reports
+		}
 		if v := rep.Violation(obs.SLO); v != "" {
 			if _, dup := failing[rep.DeviceID]; !dup {
 				failing[rep.DeviceID] = v
 			}
+		}
+	}
+	// A latency violation fails the gate when the device's latest reports all broke
+	// the SLO, LatencyConfirmations of them in a row; a report within it clears the
+	// ones before.
+	confirm := max(1, r.Plan.LatencyConfirmations)
+	for id, reps := range perDevice {
+		if _, done := failing[id]; done {
+			continue
+		}
+		slices.SortStableFunc(reps, func(a, b Report) int { return a.Received.Compare(b.Received) })
+		run := 0
+		for i := len(reps) - 1; i >= 0 && reps[i].latencyOnly(obs.SLO); i-- {
+			run++
+		}
+		switch {
+		case run >= confirm && confirm > 1:
+			failing[id] = fmt.Sprintf("%s (%d reports in a row)", reps[len(reps)-1].Violation(obs.SLO), run)
+		case run >= confirm:
+			failing[id] = reps[len(reps)-1].Violation(obs.SLO)
+		case run > 0 && remeasureExpired(r, id, run, now):
+			failing[id] = fmt.Sprintf("%s (no new measurement within %s of asking)", reps[len(reps)-1].Violation(obs.SLO), reportTimeout(r.Plan))
+		case run > 0:
+			if remeasure == nil {
+				remeasure = map[string]int{}
+			}
+			remeasure[id] = run
 		}
 	}
 	res.Devices = len(reported)
@@ -125,7 +170,19 @@ func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, Gate
 			parts = append(parts, fmt.Sprintf("device %s: %s", id, failing[id]))
 		}
 		res.Reason = fmt.Sprintf("%s: %s", scope, strings.Join(parts, "; "))
-		return gateFail, res, res.Reason
+		return gateFail, res, res.Reason, nil
+	}
+	if len(remeasure) > 0 {
+		ids := make([]string, 0, len(remeasure))
+		for id := range remeasure {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		parts := make([]string, 0, len(ids))
+		for _, id := range ids {
+			parts = append(parts, fmt.Sprintf("device %s: %d of %d slow reports in a row", id, remeasure[id], confirm))
+		}
+		return gateWait, res, fmt.Sprintf("stage %d (%v%%): measuring again to confirm: %s", stage, r.StagePercent(), strings.Join(parts, "; ")), remeasure
 	}
 	baked := now.Sub(r.StageStartedAt)
 	bake := r.Plan.BakeTime.D()
@@ -134,19 +191,35 @@ func evaluateGate(r Rollout, obs Observations, now time.Time) (gateVerdict, Gate
 		res.Passed = true
 		res.Reason = fmt.Sprintf("%s: passed: %d reports within SLO, every one of %d new devices reported (%d run the variant), baked %s",
 			scope, res.Reports, len(newCohort), len(installed), baked.Round(time.Millisecond))
-		return gatePass, res, res.Reason
+		return gatePass, res, res.Reason, nil
 	}
-	timeout := r.Plan.ReportTimeout.D()
-	if timeout <= 0 {
-		timeout = DefaultReportTimeout
-	}
+	timeout := reportTimeout(r.Plan)
 	if !enough && baked >= bake+timeout {
 		res.Reason = fmt.Sprintf("%s: %d of %d devices and %d of %d reports after %s; the rest did not report",
 			scope, res.Devices, len(newCohort), res.Reports, r.Plan.MinReports, baked.Round(time.Second))
-		return gateFail, res, res.Reason
+		return gateFail, res, res.Reason, nil
 	}
 	wait := fmt.Sprintf("stage %d (%v%%): %d of %d new devices reported, %d of %d reports, baked %s of %s",
 		stage, r.StagePercent(), res.Devices, len(newCohort), res.Reports, r.Plan.MinReports,
 		min(baked, bake).Round(time.Second), bake)
-	return gateWait, res, wait
+	return gateWait, res, wait, nil
+}
+
+// reportTimeout is the plan's ReportTimeout, or its default.
+func reportTimeout(p Plan) time.Duration {
+	if t := p.ReportTimeout.D(); t > 0 {
+		return t
+	}
+	return DefaultReportTimeout
+}
+
+// remeasureExpired reports whether device id was asked to measure again after run
+// slow reports in a row, longer than the report timeout ago.
+func remeasureExpired(r Rollout, id string, run int, now time.Time) bool {
+	for _, q := range r.Remeasures {
+		if q.Device == id && q.Violations == run {
+			return now.Sub(q.At) >= reportTimeout(r.Plan)
+		}
+	}
+	return false
 }

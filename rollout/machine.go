@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -46,7 +47,7 @@ func Next(r Rollout, obs Observations, now time.Time) (Rollout, []Action) {
 		if r.StageStartedAt.IsZero() || r.Stage < 0 || r.Stage >= len(r.Cohorts) {
 			return r, nil
 		}
-		verdict, res, msg := evaluateGate(r, obs, now)
+		verdict, res, msg, remeasure := evaluateGate(r, obs, now)
 		switch verdict {
 		case gatePass:
 			out := r.clone()
@@ -62,15 +63,40 @@ func Next(r Rollout, obs Observations, now time.Time) (Rollout, []Action) {
 			out.transition(now, StateRolledBack, msg)
 			return out, cloneActions(out.Pending)
 		}
-		if msg == r.Message {
+		var acts []Action
+		out := r.clone()
+		for _, id := range slices.Sorted(maps.Keys(remeasure)) {
+			if asked(r, id, remeasure[id]) {
+				continue
+			}
+			out.Remeasures = append(out.Remeasures, Remeasure{Device: id, Violations: remeasure[id], At: now})
+			acts = append(acts, Action{ID: fmt.Sprintf("%s-s%d-remeasure-%s-%d", r.ID, r.Stage, id, remeasure[id]),
+				Kind: ActionRemeasure, Stage: r.Stage, Variant: r.Variant, Devices: []string{id}})
+		}
+		if len(acts) == 0 && msg == r.Message {
 			return r, nil
 		}
-		out := r.clone()
 		out.Message = msg
 		out.UpdatedAt = now
+		if len(acts) > 0 {
+			out.Pending = acts
+			out.record(now, out.State, msg)
+			return out, cloneActions(acts)
+		}
 		return out, nil
 	}
 	return r, nil
+}
+
+// asked reports whether device id was already asked to measure again after run slow
+// reports in a row.
+func asked(r Rollout, id string, run int) bool {
+	for _, q := range r.Remeasures {
+		if q.Device == id && q.Violations == run {
+			return true
+		}
+	}
+	return false
 }
 
 // Executed records that the pending actions were carried out at now: the bake time
@@ -129,6 +155,7 @@ func enterStage(r Rollout, obs Observations, now time.Time, k int) (Rollout, []A
 	out.Stage = k
 	out.Cohorts = append(out.Cohorts, cohort)
 	out.StageStartedAt = time.Time{}
+	out.Remeasures = nil
 	if len(cohort) == 0 {
 		// Every device runs the variant already: nothing to bake in this stage.
 		msg := fmt.Sprintf("%s: stage %d (%v%%): no devices left to add; all %d run the variant", r.scope(), k, pct, len(installed))

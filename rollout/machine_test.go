@@ -147,7 +147,7 @@ func TestGateFailsOnEachViolation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan := Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(time.Minute), MinReports: 1}
+			plan := Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(time.Minute), MinReports: 1, LatencyConfirmations: 1}
 			c := &coordinator{t: t}
 			c.save(newRollout(t, plan))
 			obs := Observations{SLO: slo, Devices: devices(4)}
@@ -188,7 +188,7 @@ func TestGateFailsOnEachViolation(t *testing.T) {
 }
 
 func TestGateJudgesTheRolloutsDevicesOnly(t *testing.T) {
-	plan := Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(time.Minute), MinReports: 1}
+	plan := Plan{Stages: []float64{50, 100}, BakeTime: profiles.Duration(time.Minute), MinReports: 1, LatencyConfirmations: 1}
 	c := &coordinator{t: t}
 	c.save(newRollout(t, plan))
 	obs := Observations{SLO: slo, Devices: devices(4)}
@@ -435,7 +435,7 @@ func TestNoDevicesWaits(t *testing.T) {
 }
 
 func TestNextLeavesItsInputAlone(t *testing.T) {
-	r := newRollout(t, Plan{Stages: []float64{50, 100}, MinReports: 1})
+	r := newRollout(t, Plan{Stages: []float64{50, 100}, MinReports: 1, LatencyConfirmations: 1})
 	obs := Observations{SLO: slo, Devices: devices(4)}
 	r, _ = Next(r, obs, t0)
 	r = Executed(r, t0)
@@ -643,6 +643,8 @@ func TestNewValidates(t *testing.T) {
 		{"zero stage", "r1", "c", "v2", "", Plan{Stages: []float64{0, 100}}, []string{"plan.stages[0]"}},
 		{"negative bake", "r1", "c", "v2", "", Plan{BakeTime: -1, MinReports: -2}, []string{"plan.bakeTime", "plan.minReports"}},
 		{"too many stages", "r1", "c", "v2", "", Plan{Stages: []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100}}, []string{"plan.stages"}},
+		{"confirmations out of range", "r1", "c", "v2", "", Plan{LatencyConfirmations: MaxLatencyConfirmations + 1}, []string{"plan.latencyConfirmations"}},
+		{"negative confirmations", "r1", "c", "v2", "", Plan{LatencyConfirmations: -1}, []string{"plan.latencyConfirmations"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -660,7 +662,7 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(r.Plan.Stages, DefaultStages) || r.Plan.MinReports != 1 || r.Plan.ReportTimeout.D() != DefaultReportTimeout {
+	if !slices.Equal(r.Plan.Stages, DefaultStages) || r.Plan.MinReports != 1 || r.Plan.ReportTimeout.D() != DefaultReportTimeout || r.Plan.LatencyConfirmations != DefaultLatencyConfirmations {
 		t.Errorf("defaults = %+v", r.Plan)
 	}
 }
@@ -679,6 +681,12 @@ func TestNextTable(t *testing.T) {
 		reps := goodAll(r)
 		reps[0].P95 = time.Second
 		return reps
+	}
+	slowTwice := func(r Rollout) []Report {
+		reps := slowOne(r)
+		again := reps[0]
+		again.Received = again.Received.Add(time.Second)
+		return append(reps, again)
 	}
 	none := func(Rollout) []Report { return nil }
 	tests := []struct {
@@ -701,7 +709,8 @@ func TestNextTable(t *testing.T) {
 		{"baking before the bake time waits", StateBaking, true, nil, four, goodAll, 0, StateBaking, nil},
 		{"baking without reports waits", StateBaking, true, nil, four, none, time.Minute, StateBaking, nil},
 		{"baking with good reports after the bake time passes", StateBaking, true, nil, four, goodAll, time.Minute, StatePromoting, nil},
-		{"baking with a slow report rolls back", StateBaking, true, nil, four, slowOne, 0, StateRolledBack, []ActionKind{ActionRollback, ActionFeedback}},
+		{"baking with a slow report measures again", StateBaking, true, nil, four, slowOne, 0, StateBaking, []ActionKind{ActionRemeasure}},
+		{"baking with two slow reports in a row rolls back", StateBaking, true, nil, four, slowTwice, 0, StateRolledBack, []ActionKind{ActionRollback, ActionFeedback}},
 		{"baking past the report timeout rolls back", StateBaking, true, nil, four, none, time.Hour, StateRolledBack, []ActionKind{ActionRollback, ActionFeedback}},
 		{"promoting enters the next stage", StatePromoting, true, nil, four, goodAll, 0, StateBaking, []ActionKind{ActionInstall}},
 		{"succeeded repeats its action until confirmed", StateSucceeded, false, func(r *Rollout) {
@@ -743,4 +752,72 @@ func TestNextTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLatencyViolationNeedsConfirmation checks Plan.LatencyConfirmations: one slow
+// report asks its device to measure again, once; a report within the SLO clears it,
+// a second slow one fails the gate, and so does silence past the report timeout.
+func TestLatencyViolationNeedsConfirmation(t *testing.T) {
+	plan := Plan{Stages: []float64{100}, BakeTime: profiles.Duration(time.Minute), MinReports: 1, ReportTimeout: profiles.Duration(5 * time.Minute)}
+	start := func(t *testing.T) (*coordinator, Observations, Rollout) {
+		c := &coordinator{t: t}
+		c.save(newRollout(t, plan))
+		obs := Observations{SLO: slo, Devices: devices(2)}
+		r := c.step(obs, t0)
+		slow := good("dev-00", t0.Add(time.Second))
+		slow.P95 = 50 * time.Millisecond
+		obs.Reports = []Report{slow, good("dev-01", t0.Add(time.Second))}
+		c.actions = nil
+		r = c.step(obs, t0.Add(2*time.Minute))
+		if r.State != StateBaking || len(c.actions) != 1 || c.actions[0].Kind != ActionRemeasure || !slices.Equal(c.actions[0].Devices, []string{"dev-00"}) {
+			t.Fatalf("after one slow report: state %s, actions %+v; want baking and a remeasure of dev-00", r.State, c.actions)
+		}
+		if !strings.Contains(r.Message, "measuring again to confirm: device dev-00: 1 of 2") {
+			t.Errorf("message %q", r.Message)
+		}
+		// Asked once: waiting asks no more.
+		r = c.step(obs, t0.Add(3*time.Minute))
+		if r.State != StateBaking || len(c.actions) != 1 {
+			t.Fatalf("waiting for the new measurement: state %s, %d actions; want baking and no new action", r.State, len(c.actions))
+		}
+		return c, obs, r
+	}
+	t.Run("a good measurement clears it", func(t *testing.T) {
+		c, obs, _ := start(t)
+		obs.Reports = append(obs.Reports, good("dev-00", t0.Add(3*time.Minute)))
+		r := c.step(obs, t0.Add(4*time.Minute))
+		if r.State != StatePromoting {
+			t.Fatalf("state %s (%s), want promoting", r.State, r.Message)
+		}
+	})
+	t.Run("a second slow one fails the gate", func(t *testing.T) {
+		c, obs, _ := start(t)
+		again := good("dev-00", t0.Add(3*time.Minute))
+		again.P95 = 60 * time.Millisecond
+		obs.Reports = append(obs.Reports, again)
+		r := c.step(obs, t0.Add(4*time.Minute))
+		if r.State != StateRolledBack || !strings.Contains(r.Message, "device dev-00: p95 60ms > slo 35ms (2 reports in a row)") {
+			t.Fatalf("state %s, message %q; want rolled back naming dev-00's two slow reports", r.State, r.Message)
+		}
+	})
+	t.Run("silence past the timeout fails the gate", func(t *testing.T) {
+		c, obs, _ := start(t)
+		r := c.step(obs, t0.Add(8*time.Minute))
+		if r.State != StateRolledBack || !strings.Contains(r.Message, "no new measurement within 5m0s") {
+			t.Fatalf("state %s, message %q; want rolled back for no new measurement", r.State, r.Message)
+		}
+	})
+	t.Run("hard failures do not wait", func(t *testing.T) {
+		c := &coordinator{t: t}
+		c.save(newRollout(t, plan))
+		obs := Observations{SLO: slo, Devices: devices(2)}
+		c.step(obs, t0)
+		bad := good("dev-00", t0.Add(time.Second))
+		bad.P95, bad.ParityOK = 50*time.Millisecond, false
+		obs.Reports = []Report{bad}
+		r := c.step(obs, t0.Add(2*time.Second))
+		if r.State != StateRolledBack || !strings.Contains(r.Message, "output parity failed") {
+			t.Fatalf("state %s, message %q; want rolled back at once", r.State, r.Message)
+		}
+	})
 }

@@ -18,6 +18,11 @@ const (
 	// DefaultReportTimeout is how long after the bake time a gate waits for missing
 	// reports before it fails.
 	DefaultReportTimeout = 5 * time.Minute
+	// DefaultLatencyConfirmations is how many reports in a row from one device must
+	// break the latency SLO to fail a gate: one p95 can be a busy moment's.
+	DefaultLatencyConfirmations = 2
+	// MaxLatencyConfirmations bounds Plan.LatencyConfirmations.
+	MaxLatencyConfirmations = 5
 	// MaxStages bounds the number of stages in a plan.
 	MaxStages = 10
 	// MaxMinReports bounds Plan.MinReports.
@@ -41,15 +46,22 @@ type Plan struct {
 	// ReportTimeout is how long after BakeTime a gate waits for missing reports
 	// before it fails; 0 means DefaultReportTimeout.
 	ReportTimeout profiles.Duration `json:"reportTimeout,omitempty"`
+	// LatencyConfirmations is how many reports in a row from one device must break
+	// the p95 SLO, and nothing else, before the gate fails; after fewer, the device
+	// is asked to measure again (ActionRemeasure). Other violations (install or run
+	// failed, output parity, inference errors, memory) fail the gate at once. 0 means
+	// DefaultLatencyConfirmations; 1 fails on the first slow report.
+	LatencyConfirmations int `json:"latencyConfirmations,omitempty"`
 }
 
 // DefaultPlan returns the default plan: 5%, 25%, 50%, 100%, DefaultBakeTime,
-// DefaultMinReports.
+// DefaultMinReports, DefaultLatencyConfirmations.
 func DefaultPlan() Plan {
 	return Plan{
-		Stages:     append([]float64(nil), DefaultStages...),
-		BakeTime:   profiles.Duration(DefaultBakeTime),
-		MinReports: DefaultMinReports,
+		Stages:               append([]float64(nil), DefaultStages...),
+		BakeTime:             profiles.Duration(DefaultBakeTime),
+		MinReports:           DefaultMinReports,
+		LatencyConfirmations: DefaultLatencyConfirmations,
 	}
 }
 
@@ -64,6 +76,9 @@ func (p Plan) WithDefaults() Plan {
 	}
 	if p.ReportTimeout == 0 {
 		p.ReportTimeout = profiles.Duration(DefaultReportTimeout)
+	}
+	if p.LatencyConfirmations == 0 {
+		p.LatencyConfirmations = DefaultLatencyConfirmations
 	}
 	return p
 }
@@ -93,6 +108,9 @@ func (p Plan) Validate(path string) error {
 	}
 	if p.MinReports < 1 || p.MinReports > MaxMinReports {
 		add("minReports", "must be between 1 and %d, got %d", MaxMinReports, p.MinReports)
+	}
+	if p.LatencyConfirmations < 0 || p.LatencyConfirmations > MaxLatencyConfirmations {
+		add("latencyConfirmations", "must be between 1 and %d (0: %d), got %d", MaxLatencyConfirmations, DefaultLatencyConfirmations, p.LatencyConfirmations)
 	}
 	if p.ReportTimeout < 0 || p.ReportTimeout.D() > 24*time.Hour {
 		add("reportTimeout", "must be between 0 and 24h, got %s", p.ReportTimeout)

@@ -62,6 +62,10 @@ type Rollout struct {
 	Gates []GateResult `json:"gates,omitempty"`
 	// Pending are actions decided but not yet confirmed carried out (see Next).
 	Pending []Action `json:"pending,omitempty"`
+	// Remeasures are the current stage's requests to measure a device again, made
+	// when its latest report broke only the latency SLO and too few in a row did to
+	// fail the gate (Plan.LatencyConfirmations).
+	Remeasures []Remeasure `json:"remeasures,omitempty"`
 	// Message says what the rollout waits for, or why it ended.
 	Message   string    `json:"message,omitempty"`
 	History   []Event   `json:"history,omitempty"`
@@ -76,6 +80,14 @@ type Event struct {
 	From    State     `json:"from"`
 	To      State     `json:"to"`
 	Message string    `json:"message"`
+}
+
+// Remeasure is one request to measure a device again before its gate is judged.
+type Remeasure struct {
+	Device string `json:"device"`
+	// Violations is how many reports in a row broke the latency SLO when it was made.
+	Violations int       `json:"violations"`
+	At         time.Time `json:"at"`
 }
 
 // GateResult is the verdict of one stage's gate.
@@ -110,6 +122,10 @@ const (
 	// ActionSucceeded: make Variant the class's current variant, so devices that
 	// join later receive it.
 	ActionSucceeded ActionKind = "succeeded"
+	// ActionRemeasure: ask Devices, which run the variant, to benchmark it again
+	// (BenchmarkCommand with purpose "gate"): a latency violation must repeat
+	// Plan.LatencyConfirmations times in a row before it fails a gate.
+	ActionRemeasure ActionKind = "remeasure"
 )
 
 // Action is a side effect the coordinator carries out for a rollout. ID is
@@ -197,6 +213,7 @@ func (r Rollout) clone() Rollout {
 		c.Gates[i].Failing = slices.Clone(r.Gates[i].Failing)
 	}
 	c.Pending = cloneActions(r.Pending)
+	c.Remeasures = slices.Clone(r.Remeasures)
 	c.History = slices.Clone(r.History)
 	return c
 }
