@@ -276,7 +276,7 @@ func checkStages(t *testing.T, r rollout.Rollout, devices int) {
 	}
 	entered := map[int]int{}
 	for _, ev := range r.History {
-		if ev.To == rollout.StateBaking {
+		if ev.To == rollout.StateBaking && ev.From != rollout.StateBaking { // not a remeasure note
 			entered[ev.Stage]++
 		}
 	}
