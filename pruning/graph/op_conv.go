@@ -86,6 +86,15 @@ func (o *convOp) infer(in [][]int) ([][]int, error) {
 	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
 }
 
+// packFilters packs each group's filters (mg×k) as the GEMMs' left operand.
+func (o *convOp) packFilters(wt []float32) []*kernels.PackedA {
+	pa := make([]*kernels.PackedA, o.group)
+	for g := range pa {
+		pa[g] = kernels.PackA(false, o.mg, o.k, 1, wt[g*o.mg*o.k:], o.k)
+	}
+	return pa
+}
+
 // planGradAsConv decides whether backward computes the input gradient as a
 // convolution: for ungrouped stride-1, undilated windows whose padding is less than
 // the kernel, when its patch matrix (m·kh·kw × h·w) is no larger than the adjoint's
@@ -176,6 +185,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	if !o.direct && !depthwise {
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
 	}
+	// The filters of each group are packed for the kernel once per forward, not once
+	// per GEMM (row block and sample).
+	var packed []*kernels.PackedA
+	if !gonumTiles && !sparse && !depthwise {
+		packed = o.packFilters(wt)
+	}
 	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
 	gemmRows := func(s, g, y0, y1 int, col []float32) {
 		xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
@@ -184,6 +199,10 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		ys := y[(s*o.m+g*o.mg)*ohw+y0*o.ow:]
 		if sparse {
 			o.sparse[g].Mul(nb, 1, col, nb, 0, ys, ohw)
+			return
+		}
+		if packed != nil {
+			kernels.GemmA(packed[g], false, nb, col, nb, 0, ys, ohw)
 			return
 		}
 		gemmSerial(tile, false, false, o.mg, nb, o.k, 1, wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, ohw)
@@ -198,9 +217,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 				case o.direct:
 					xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
 					ys := y[(s*o.m+g*o.mg)*ohw:]
-					if sparse {
+					switch {
+					case sparse:
 						o.sparse[g].Mul(ohw, 1, xs, ohw, 0, ys, ohw)
-					} else {
+					case packed != nil:
+						kernels.GemmA(packed[g], false, ohw, xs, ohw, 0, ys, ohw)
+					default:
 						gemmSerial(tile, false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
 					}
 				case blockThreads > 1:
@@ -392,6 +414,20 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, o.oh))
 	}
 	tile := serialGemmTiles() && !(nc == 1 && o.fanOut(r) > 1)
+	// The input gradient's left operand (the transposed or flipped filters) is the
+	// same for every sample: pack it once.
+	var gradA []*kernels.PackedA
+	if gx != nil && !serialGemmTiles() {
+		gradA = make([]*kernels.PackedA, o.group)
+		for g := range gradA {
+			if o.gradAsConv {
+				mk := o.m * o.w.kh * o.w.kw
+				gradA[g] = kernels.PackA(false, o.c, mk, 1, o.wT, mk)
+			} else {
+				gradA[g] = kernels.PackA(true, o.k, o.mg, 1, wt[g*o.mg*o.k:], o.k)
+			}
+		}
+	}
 	parallelFor(o.fanOut(r), nc, func(ci int) {
 		lo, hi := o.chunk(ci, nc)
 		if gw != nil {
@@ -418,15 +454,24 @@ func (o *convOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 						hw, mk := o.h*o.wd, o.m*o.w.kh*o.w.kw
 						dcol := o.dcols[ci]
 						im2col(dys, o.m, o.oh, o.ow, &o.wt, o.h, o.wd, dcol)
-						gemmSerial(tile, false, false, o.c, hw, mk, 1, o.wT, mk, dcol, hw, 1, gxs, hw)
+						if gradA != nil {
+							kernels.GemmA(gradA[g], false, hw, dcol, hw, 1, gxs, hw)
+						} else {
+							gemmSerial(tile, false, false, o.c, hw, mk, 1, o.wT, mk, dcol, hw, 1, gxs, hw)
+						}
 						continue
 					}
-					if o.direct {
-						gemmSerial(tile, true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 1, gxs, ohw)
+					dst, beta, ld := gxs, float32(1), ohw
+					if !o.direct {
+						dst, beta = o.dcols[ci], 0
+					}
+					if gradA != nil {
+						kernels.GemmA(gradA[g], false, ohw, dys, ohw, beta, dst, ld)
 					} else {
-						dcol := o.dcols[ci]
-						gemmSerial(tile, true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, 0, dcol, ohw)
-						col2im(dcol, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, gxs)
+						gemmSerial(tile, true, false, o.k, ohw, o.mg, 1, wt[g*o.mg*o.k:], o.k, dys, ohw, beta, dst, ld)
+					}
+					if !o.direct {
+						col2im(dst, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, gxs)
 					}
 				}
 			}
