@@ -18,6 +18,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fleetprune/fleetprune/coordinator"
+	"github.com/fleetprune/fleetprune/profiles"
+	"github.com/fleetprune/fleetprune/rollout"
 )
 
 // envPrefix prefixes every environment variable: FLEETPRUNE_DATA_DIR,
@@ -55,8 +57,33 @@ type settings struct {
 	Embedded embeddedSettings `mapstructure:"embedded"`
 	// Coordinator configures the coordinator.
 	Coordinator coordinator.Config `mapstructure:"coordinator"`
+	// Rollout is the plan of every rollout the coordinator starts.
+	Rollout rolloutSettings `mapstructure:"rollout"`
 	// Agent is read by `fleetprune agent`; kept here so one file serves both.
 	Agent map[string]any `mapstructure:"agent"`
+}
+
+// rolloutSettings are rollout.Plan's fields as configuration keys.
+type rolloutSettings struct {
+	// Stages are cumulative percentages of a class's devices, ending at 100.
+	Stages []float64 `mapstructure:"stages"`
+	// BakeTime is the least time a stage runs before its gate may pass.
+	BakeTime time.Duration `mapstructure:"bake_time"`
+	// MinReports is the fewest reports a stage's gate needs.
+	MinReports int `mapstructure:"min_reports"`
+	// ReportTimeout is how long after BakeTime a gate waits for missing reports.
+	ReportTimeout time.Duration `mapstructure:"report_timeout"`
+	// LatencyConfirmations is how many slow reports in a row from one device fail a
+	// gate when latency is all they break.
+	LatencyConfirmations int `mapstructure:"latency_confirmations"`
+}
+
+// plan returns the settings as a rollout plan.
+func (r rolloutSettings) plan() rollout.Plan {
+	return rollout.Plan{
+		Stages: r.Stages, BakeTime: profiles.Duration(r.BakeTime), MinReports: r.MinReports,
+		ReportTimeout: profiles.Duration(r.ReportTimeout), LatencyConfirmations: r.LatencyConfirmations,
+	}
 }
 
 type embeddedSettings struct {
@@ -95,6 +122,11 @@ func configDefaults() map[string]any {
 		"coordinator.stream_replicas":    cc.StreamReplicas,
 		"coordinator.report_retention":   cc.ReportRetention,
 		"coordinator.compact_every":      time.Duration(0), // `up` uses 10m for its embedded etcd
+		"rollout.stages":                 rollout.DefaultStages,
+		"rollout.bake_time":              rollout.DefaultBakeTime,
+		"rollout.min_reports":            rollout.DefaultMinReports,
+		"rollout.report_timeout":         rollout.DefaultReportTimeout,
+		"rollout.latency_confirmations":  rollout.DefaultLatencyConfirmations,
 	}
 }
 
@@ -194,6 +226,9 @@ func (s *settings) validate() error {
 		if u, err := url.Parse(e); err != nil || u.Host == "" {
 			errs = append(errs, fmt.Errorf("etcd: %q is not a URL with a host", e))
 		}
+	}
+	if err := s.Rollout.plan().Validate("rollout"); err != nil {
+		errs = append(errs, err)
 	}
 	if s.Embedded.NATSPort < -1 || s.Embedded.NATSPort > 65535 {
 		errs = append(errs, fmt.Errorf("embedded.nats_port: %d is outside -1..65535", s.Embedded.NATSPort))

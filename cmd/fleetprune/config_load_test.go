@@ -68,3 +68,41 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutConfig checks that the rollout section reaches the plan and that a bad
+// plan is refused with its key named.
+func TestRolloutConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fleetprune.yaml")
+	load := func(content string) (*settings, error) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := newConfigCmd()
+		if err := cmd.ParseFlags([]string{"--config", file}); err != nil {
+			t.Fatal(err)
+		}
+		s, _, err := loadSettings(cmd)
+		return s, err
+	}
+	s, err := load("rollout:\n  stages: [10, 100]\n  bake_time: 2m\n  latency_confirmations: 3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Rollout.plan()
+	if len(p.Stages) != 2 || p.Stages[0] != 10 || p.BakeTime.D() != 2*time.Minute || p.LatencyConfirmations != 3 || p.MinReports != 1 {
+		t.Errorf("plan %+v, want stages [10 100], bake 2m, 3 confirmations, min reports 1 (default)", p)
+	}
+	for content, key := range map[string]string{
+		"rollout:\n  stages: [50, 20, 100]\n":         "rollout.stages[1]",
+		"rollout:\n  stages: [50]\n":                  "rollout.stages[0]",
+		"rollout:\n  latency_confirmations: 9\n":      "rollout.latencyConfirmations",
+		"rollout:\n  bake_time: -1s\n":                "rollout.bakeTime",
+		"rollout:\n  min_reports: 0\n":                "rollout.minReports",
+		"rollout:\n  stages: [5, 25, 50, 100, 200]\n": "rollout.stages[4]",
+	} {
+		if _, err := load(content); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: got %v, want an error naming %s", content, err, key)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func newNode(cli *clientv3.Client, nc *nats.Conn, key ed25519.PrivateKey, s *set
 	n := &node{
 		c:     c,
 		tuner: tuner.New(cli, c, tuner.ObjectArtifacts(js), wb, tuner.Config{Log: log}),
-		ro:    rollouts.New(cli, c, rollouts.Config{Log: log}),
+		ro:    rollouts.New(cli, c, rollouts.Config{Plan: s.Rollout.plan(), Log: log}),
 		log:   log,
 	}
 	if httpAddr != "-" {
