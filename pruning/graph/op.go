@@ -28,7 +28,13 @@ type runState struct {
 	threads  int
 	rng      *rand.Rand
 	ws       *workspace
+	// overwrite[i] tells backward to write gIn[i] outright (it is the first writer
+	// and the executor did not clear it); see gradOverwriter.
+	overwrite []bool
 }
+
+// overwrites reports whether backward should overwrite gIn[i] instead of adding to it.
+func (r *runState) overwrites(i int) bool { return i < len(r.overwrite) && r.overwrite[i] }
 
 // opCtx gives an op factory the compile-time facts it may need.
 type opCtx struct {

@@ -51,9 +51,20 @@ func (reluOp) backward(r *runState, _, out, gOut, gIn []*tensor.Tensor) {
 		return
 	}
 	y, gy, gx := out[0].Data, gOut[0].Data, gIn[0].Data
+	overwrite := r.overwrites(0)
 	parallelRange(r.threads, len(y), func(lo, hi int) {
 		y := y[lo:hi]
 		gy, gx := gy[lo:hi][:len(y)], gx[lo:hi][:len(y)]
+		if overwrite {
+			for i, v := range y {
+				m := uint32(0)
+				if v > 0 {
+					m = ^uint32(0)
+				}
+				gx[i] = math.Float32frombits(math.Float32bits(gy[i]) & m)
+			}
+			return
+		}
 		for i, v := range y {
 			// Branch-free: a mask selects the gradient. Half the outputs of a ReLU are
 			// zero in no predictable pattern, and the mispredicted branch made this
@@ -66,6 +77,8 @@ func (reluOp) backward(r *runState, _, out, gOut, gIn []*tensor.Tensor) {
 		}
 	})
 }
+
+func (reluOp) overwrites(i int) bool { return i == 0 }
 
 type leakyReluOp struct{ alpha float32 }
 

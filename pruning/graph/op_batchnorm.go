@@ -105,10 +105,13 @@ func (o *batchNormOp) forward(r *runState, in, out []*tensor.Tensor) {
 	}
 }
 
+func (o *batchNormOp) overwrites(i int) bool { return i == 0 }
+
 func (o *batchNormOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	x, scale, gy := in[0].Data, in[1].Data, gOut[0].Data
 	chw := o.c * o.hw
 	cnt := float32(o.n * o.hw)
+	overwrite := r.overwrites(0)
 	work := func(ch int) {
 		mean, inv := o.mean[ch], o.invStd[ch]
 		if !o.training {
@@ -136,7 +139,11 @@ func (o *batchNormOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 			for s0 := 0; s0 < o.n; s0++ {
 				off := s0*chw + ch*o.hw
 				for i, g := range gy[off : off+o.hw] {
-					gx[off+i] += k * g
+					if overwrite {
+						gx[off+i] = k * g
+					} else {
+						gx[off+i] += k * g
+					}
 				}
 			}
 			return
@@ -150,6 +157,12 @@ func (o *batchNormOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 			off := s0*chw + ch*o.hw
 			g := gy[off : off+o.hw]
 			xs, d := x[off : off+o.hw][:len(g)], gx[off : off+o.hw][:len(g)]
+			if overwrite {
+				for i, v := range g {
+					d[i] = a*v + b*xs[i] + c
+				}
+				continue
+			}
 			for i, v := range g {
 				d[i] += a*v + b*xs[i] + c
 			}

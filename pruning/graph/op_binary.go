@@ -146,6 +146,12 @@ func (o *binaryOp) forward(r *runState, in, out []*tensor.Tensor) {
 	})
 }
 
+// overwrites: an element-wise Add or Sub without broadcasting writes all of each
+// input's gradient.
+func (o *binaryOp) overwrites(i int) bool {
+	return o.same && (o.kind == binAdd || o.kind == binSub) && i < 2
+}
+
 func (o *binaryOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	a, b, gy := in[0].Data, in[1].Data, gOut[0].Data
 	var ga, gb []float32
@@ -157,18 +163,30 @@ func (o *binaryOp) backward(r *runState, in, _, gOut, gIn []*tensor.Tensor) {
 	}
 	if o.same && (o.kind == binAdd || o.kind == binSub) {
 		// The residual connection's backward: pass the gradient straight through.
+		owA, owB := r.overwrites(0), r.overwrites(1)
 		parallelRange(r.threads, len(gy), func(lo, hi int) {
 			if ga != nil {
-				accumulate(ga[lo:hi], gy[lo:hi])
+				if owA {
+					copy(ga[lo:hi], gy[lo:hi])
+				} else {
+					accumulate(ga[lo:hi], gy[lo:hi])
+				}
 			}
 			if gb != nil {
 				g := gb[lo:hi]
-				if o.kind == binAdd {
+				switch {
+				case o.kind == binAdd && owB:
+					copy(g, gy[lo:hi])
+				case o.kind == binAdd:
 					accumulate(g, gy[lo:hi])
-					return
-				}
-				for i, v := range gy[lo:hi] {
-					g[i] -= v
+				case owB:
+					for i, v := range gy[lo:hi] {
+						g[i] = -v
+					}
+				default:
+					for i, v := range gy[lo:hi] {
+						g[i] -= v
+					}
 				}
 			}
 		})

@@ -15,6 +15,11 @@ type plan struct {
 	ops      []op
 	// scratch slices per node, reused across runs to avoid allocation
 	inT, outT, gInT, gOutT [][]*tensor.Tensor
+	// Backward's first writer of a value's gradient overwrites it when its op can
+	// (over[k][j]: node k, input j), and Backward then does not clear that gradient
+	// first (noClear[v]).
+	over    [][]bool
+	noClear []bool
 }
 
 // buildPlan instantiates ops, infers every shape and allocates every buffer for one set
@@ -117,6 +122,9 @@ func (e *Executor) allocPlan(p *plan) {
 			}
 		}
 	}
+	if p.grads != nil {
+		e.planOverwrites(p)
+	}
 	nn := len(e.nodes)
 	p.inT, p.outT, p.gInT, p.gOutT = make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn)
 	for k, cn := range e.nodes {
@@ -134,6 +142,54 @@ func (e *Executor) allocPlan(p *plan) {
 			if p.grads != nil {
 				p.gOutT[k][j] = p.grads[v]
 			}
+		}
+	}
+}
+
+// gradOverwriter is an op whose backward can write the gradient of its input i
+// outright instead of adding into it, covering all of it.
+type gradOverwriter interface {
+	overwrites(i int) bool
+}
+
+// planOverwrites finds, for each activation gradient, the node that writes it first in
+// Backward (the last reader in graph order); when that node reads the value once and
+// its op can overwrite the gradient, Backward skips clearing it. Parameter gradients,
+// graph outputs (Backward copies their gradients in) and values read twice by their
+// first writer are always cleared.
+func (e *Executor) planOverwrites(p *plan) {
+	p.over = make([][]bool, len(e.nodes))
+	p.noClear = make([]bool, len(e.names))
+	isOutput := make([]bool, len(e.names))
+	for _, v := range e.outputs {
+		isOutput[v] = true
+	}
+	seen := make([]bool, len(e.names))
+	for k := len(e.nodes) - 1; k >= 0; k-- {
+		cn := e.nodes[k]
+		if !cn.backOK {
+			continue
+		}
+		ow, _ := p.ops[k].(gradOverwriter)
+		for j, v := range cn.in {
+			if v < 0 || seen[v] || p.grads[v] == nil {
+				continue
+			}
+			seen[v] = true
+			if ow == nil || !ow.overwrites(j) || e.trainable[v] || isOutput[v] {
+				continue
+			}
+			once := true
+			for j2, u := range cn.in {
+				once = once && (j2 == j || u != v)
+			}
+			if !once {
+				continue
+			}
+			if p.over[k] == nil {
+				p.over[k] = make([]bool, len(cn.in))
+			}
+			p.over[k][j], p.noClear[v] = true, true
 		}
 	}
 }

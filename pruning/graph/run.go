@@ -111,8 +111,8 @@ func (e *Executor) Backward(ctx context.Context, gradOut map[string]*tensor.Tens
 	if p == nil {
 		return ErrNoForward
 	}
-	for _, g := range p.grads {
-		if g != nil {
+	for v, g := range p.grads {
+		if g != nil && !p.noClear[v] {
 			clear(g.Data)
 		}
 	}
@@ -141,6 +141,7 @@ func (e *Executor) Backward(ctx context.Context, gradOut map[string]*tensor.Tens
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("graph %q: backward: %w", e.g.Name, err)
 		}
+		r.overwrite = p.over[k]
 		p.ops[k].backward(r, p.inT[k], p.outT[k], p.gOutT[k], p.gInT[k])
 	}
 	return nil
