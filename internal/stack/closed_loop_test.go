@@ -209,6 +209,22 @@ func checkGateFailure(t *testing.T, s *stack.Stack) {
 	// The gate class may already be past its rollback when we look: find the
 	// rolled-back rollout among all of the class's rollouts.
 	var r rollout.Rollout
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		// Say where the class got to.
+		if st := tuningState(t, s, "gate"); st != nil {
+			t.Logf("class gate: tuning phase %s, verdict %q, generation %d: %s", st.Phase, st.Verdict, st.Generation, st.Message)
+		}
+		list, err := rollout.NewStore(cli).List(ctx, "gate")
+		if err != nil {
+			return
+		}
+		for _, st := range list {
+			t.Logf("class gate: rollout %s %s: %s%s", st.Rollout.ID, st.Rollout.State, st.Rollout.Message, history(st.Rollout))
+		}
+	}()
 	waitFor(t, 6*time.Minute, "a rolled-back rollout in class gate", func() bool {
 		list, err := rollout.NewStore(cli).List(ctx, "gate")
 		if err != nil {
