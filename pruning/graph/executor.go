@@ -53,6 +53,7 @@ type Executor struct {
 	absorbed   []bool       // per node: fused into its producer, skipped at run time
 	chainIn    []int        // per absorbed node: the input its output aliases
 	noResidual map[int]bool // Add nodes that broadcast and so stay unfused
+	reluInBN   []bool       // per Relu node (training): computed by the BatchNormalization before it
 }
 
 type compiledNode struct {

@@ -35,9 +35,7 @@ func (e *Executor) planFusion() {
 	e.epilogues = make([]*epilogue, len(e.nodes))
 	e.absorbed = make([]bool, len(e.nodes))
 	e.chainIn = make([]int, len(e.nodes))
-	if e.cfg.training {
-		return
-	}
+	e.reluInBN = make([]bool, len(e.nodes))
 	readers := make([][]int, len(e.names))
 	for k, cn := range e.nodes {
 		for _, v := range cn.in {
@@ -66,6 +64,21 @@ func (e *Executor) planFusion() {
 			}
 		}
 		return j
+	}
+	if e.cfg.training {
+		// Training keeps every activation, so nothing is absorbed; but a Relu that is
+		// a BatchNormalization's only reader is computed by it, into the Relu's output
+		// (Relu's backward needs only that output, and nothing reads the
+		// BatchNormalization's own).
+		for _, cn := range e.nodes {
+			if cn.node.Op != "BatchNormalization" || len(cn.out) != 1 {
+				continue
+			}
+			if j := soleReader(cn.out[0], "Relu"); j >= 0 {
+				e.reluInBN[j] = true
+			}
+		}
+		return
 	}
 	producer := make([]int, len(e.names))
 	for i := range producer {

@@ -17,6 +17,9 @@ type batchNormOp struct {
 	n, c, hw      int
 	mean, invStd  []float32 // batch statistics of the latest training forward
 	training      bool      // the latest forward was in training mode
+	// reluOut, when set, is the output of the Relu that reads this node alone (in a
+	// training executor): the forward writes max(y, 0) there instead of y.
+	reluOut *tensor.Tensor
 }
 
 func newBatchNorm(n *Node, _ *opCtx) (op, error) {
@@ -49,6 +52,10 @@ func (o *batchNormOp) infer(in [][]int) ([][]int, error) {
 func (o *batchNormOp) forward(r *runState, in, out []*tensor.Tensor) {
 	x, scale, bias, rmean, rvar := in[0].Data, in[1].Data, in[2].Data, in[3].Data, in[4].Data
 	y := out[0].Data
+	relu := o.reluOut != nil
+	if relu {
+		y = o.reluOut.Data
+	}
 	o.training = r.training
 	chw := o.c * o.hw
 	work := func(ch int) {
@@ -80,6 +87,12 @@ func (o *batchNormOp) forward(r *runState, in, out []*tensor.Tensor) {
 		for s0 := 0; s0 < o.n; s0++ {
 			off := s0*chw + ch*o.hw
 			src, dst := x[off:off+o.hw], y[off:off+o.hw]
+			if relu {
+				for i, v := range src {
+					dst[i] = max(v*a+b, 0)
+				}
+				continue
+			}
 			for i, v := range src {
 				dst[i] = v*a + b
 			}

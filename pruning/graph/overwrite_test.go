@@ -76,3 +76,67 @@ func TestBackwardOverwritesMatchAccumulation(t *testing.T) {
 		closeTo(t, got[name], w, 1e-5)
 	}
 }
+
+// TestTrainingBNReluMatchesSeparate checks a training executor whose
+// BatchNormalization computes the Relu after it against one running both nodes, for
+// Forward outputs, gradients and running statistics, in training Forward and in Run.
+func TestTrainingBNReluMatchesSeparate(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	build := func() *Graph {
+		r := rand.New(rand.NewPCG(25, 26)) // same parameters for both executors
+		g := New("bnrelu", 13)
+		g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 2, 5, 5}}}
+		g.Params["w"], g.Params["s"], g.Params["b"], g.Params["m"], g.Params["v"] = randT(r, 3, 2, 3, 3), posT(r, 3), randT(r, 3), randT(r, 3), posT(r, 3)
+		g.Params["fw"], g.Params["fb"] = randT(r, 4, 3*5*5), randT(r, 4)
+		g.Nodes = []*Node{
+			{Name: "conv", Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"c"}, Attrs: map[string]Attr{"pads": IntsAttr(1, 1, 1, 1)}},
+			{Name: "bn", Op: "BatchNormalization", Inputs: []string{"c", "s", "b", "m", "v"}, Outputs: []string{"n"}},
+			{Name: "relu", Op: "Relu", Inputs: []string{"n"}, Outputs: []string{"a"}},
+			{Name: "flat", Op: "Flatten", Inputs: []string{"a"}, Outputs: []string{"f"}},
+			{Name: "fc", Op: "Gemm", Inputs: []string{"f", "fw", "fb"}, Outputs: []string{"y"}, Attrs: map[string]Attr{"transB": IntAttr(1)}},
+		}
+		g.Outputs = []Value{{Name: "y"}}
+		return g
+	}
+	gf, gs := build(), build()
+	fused, err := Compile(gf, WithTraining(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fused.reluInBN[2] {
+		t.Fatal("the Relu is not computed by the BatchNormalization")
+	}
+	separate, err := Compile(gs, WithTraining(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(separate.reluInBN)
+	ctx := context.Background()
+	for step := 0; step < 2; step++ {
+		in := map[string]*tensor.Tensor{"x": randT(r, 3, 2, 5, 5)}
+		gy := map[string]*tensor.Tensor{"y": randT(r, 3, 4)}
+		for _, ex := range []*Executor{fused, separate} {
+			if _, err := ex.Forward(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			if err := ex.Backward(ctx, gy); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, w := range separate.Grads() {
+			closeTo(t, fused.Grads()[name].Data, w.Data, 1e-5)
+		}
+		for _, name := range []string{"m", "v"} {
+			closeTo(t, gf.Params[name].Data, gs.Params[name].Data, 1e-6)
+		}
+		want, err := separate.Run(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fused.Run(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, got["y"].Data, want["y"].Data, 1e-5)
+	}
+}

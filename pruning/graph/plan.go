@@ -125,6 +125,16 @@ func (e *Executor) allocPlan(p *plan) {
 	if p.grads != nil {
 		e.planOverwrites(p)
 	}
+	for j, fused := range e.reluInBN {
+		if fused {
+			bn := e.nodes[j].in[0]
+			for k, cn := range e.nodes {
+				if len(cn.out) > 0 && cn.out[0] == bn {
+					p.ops[k].(*batchNormOp).reluOut = p.vals[e.nodes[j].out[0]]
+				}
+			}
+		}
+	}
 	nn := len(e.nodes)
 	p.inT, p.outT, p.gInT, p.gOutT = make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn), make([][]*tensor.Tensor, nn)
 	for k, cn := range e.nodes {

@@ -31,7 +31,7 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 		if _, folded := e.constants[e.nodes[k].out[0]]; folded {
 			continue
 		}
-		if e.absorbed[k] {
+		if e.absorbed[k] || e.reluInBN[k] {
 			if timing {
 				e.timings[k].Calls++
 			}
