@@ -5,6 +5,8 @@ package graph
 var frozenSlots = map[string][]int{
 	"BatchNormalization": {3, 4}, // running mean and variance
 	"Reshape":            {1},    // target shape
+	"Squeeze":            {1},    // axes (opset 13)
+	"Unsqueeze":          {1},    // axes (opset 13)
 	"Clip":               {1, 2}, // min and max
 	"Dropout":            {1, 2}, // ratio and training_mode
 }
