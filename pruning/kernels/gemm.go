@@ -51,14 +51,19 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		gemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	scaleMatrix(m, n, beta, c, ldc)
 	switch {
 	case m <= smallM && transB:
+		scaleMatrix(m, n, beta, c, ldc)
 		gemvRowsDot(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 	case m <= smallM:
+		scaleMatrix(m, n, beta, c, ldc)
 		gemvRowsAxpy(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 	default:
-		gemmPacked(microKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, nil)
+		// beta = 0: the first k block writes C, with no clearing pass before.
+		if beta != 0 {
+			scaleMatrix(m, n, beta, c, ldc)
+		}
+		gemmPacked(microKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, gemmOpts{overwrite: beta == 0})
 	}
 }
 

@@ -18,46 +18,81 @@ var packPool = sync.Pool{New: func() any {
 	return &packBuf{a: make([]float32, mcBlock*kcBlock), b: make([]float32, kcBlock*(ncBlock+16))}
 }}
 
-// gemmPacked computes C += alpha·op(A)·op(B), splitting C's columns (or, when C is
-// narrow, its rows) across goroutines for large work. With pa set, A was packed ahead
-// (PackA): a, lda, transA and alpha are then unused.
-func gemmPacked(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, pa *PackedA) {
+// gemmOpts are the variations of the packed GEMM beyond C += alpha·op(A)·op(B).
+type gemmOpts struct {
+	// pa, when set, holds A packed ahead (PackA), from its row row0 on: a, lda, transA
+	// and alpha are then unused.
+	pa   *PackedA
+	row0 int
+	// overwrite makes the first k block write C instead of adding to it (beta = 0),
+	// so C needs no clearing pass.
+	overwrite bool
+	// ep is applied as C receives its final value, in the last k block.
+	ep *Epilogue
+}
+
+// gemmPacked computes C (+)= alpha·op(A)·op(B) as o says, splitting C's columns or
+// rows across goroutines for large work: whichever split leaves the busiest goroutine
+// the fewest micro-tiles (64 columns in 24-wide panels split 48+16, while 50 rows in
+// 4-row panels split 28+22).
+func gemmPacked(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, o gemmOpts) {
 	work := m * n * k
-	if n >= m || n >= 4*kern.nr*MaxThreads() {
+	if splitColumns(m, n, kern, MaxThreads()) {
 		parallelFor(n, kern.nr, work, func(lo, hi int) {
 			bo := lo
 			if transB {
 				bo = lo * ldb
 			}
-			gemmSerial(kern, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, c[lo:], ldc, pa, 0)
+			so := o
+			so.ep = o.ep.sub(0, lo)
+			gemmSerial(kern, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, c[lo:], ldc, so)
 		})
 		return
 	}
 	parallelFor(m, kern.mr, work, func(lo, hi int) {
-		if pa != nil {
-			gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, nil, lda, b, ldb, c[lo*ldc:], ldc, pa, lo)
+		so := o
+		so.ep = o.ep.sub(lo, 0)
+		if o.pa != nil {
+			so.row0 = o.row0 + lo
+			gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, nil, lda, b, ldb, c[lo*ldc:], ldc, so)
 			return
 		}
 		ao := lo * lda
 		if transA {
 			ao = lo
 		}
-		gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, c[lo*ldc:], ldc, nil, 0)
+		gemmSerial(kern, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, c[lo*ldc:], ldc, so)
 	})
 }
 
-// gemmSerial is the blocked GEMM on the calling goroutine: C += alpha·op(A)·op(B).
-// With pa set, the panels of A come from pa starting at its row row0 (a multiple of
-// mr) instead of being packed here.
-func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, pa *PackedA, row0 int) {
+// splitColumns reports whether to split C's columns over threads rather than its rows:
+// unless splitting rows leaves the busiest thread at least 15% fewer micro-tiles, since
+// with a row split every thread reads all of B.
+func splitColumns(m, n int, kern kernel, threads int) bool {
+	if threads <= 1 {
+		return true
+	}
+	ceil := func(a, b int) int { return (a + b - 1) / b }
+	colPanels, rowPanels := ceil(n, kern.nr), ceil(m, kern.mr)
+	byCols := ceil(colPanels, threads) * rowPanels
+	byRows := ceil(rowPanels, threads) * colPanels
+	return 100*byRows > 85*byCols
+}
+
+// gemmSerial is the blocked GEMM on the calling goroutine: C += alpha·op(A)·op(B), or
+// as o says.
+func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, o gemmOpts) {
 	buf := packPool.Get().(*packBuf)
 	defer packPool.Put(buf)
 	mr, nr := kern.mr, kern.nr
+	pa, ep := o.pa, o.ep
 	var edge [128]float32 // an mr×nr tile for partial tiles at the edges; mr·nr ≤ 128
 	for jc := 0; jc < n; jc += ncBlock {
 		nc := min(ncBlock, n-jc)
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
+			write := o.overwrite && pc == 0 // C's old value is not wanted
+			last := pc+kc == k
 			// Without transB, full nr-wide panels of B are read in place (row stride ldb):
 			// packing them cost as much as the multiply for the few-row GEMMs of
 			// convolutions. Only the ragged last panel is packed.
@@ -73,7 +108,7 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 				mc := min(mcBlock, m-ic)
 				apBlock := buf.a
 				if pa != nil {
-					apBlock = pa.data[pc*pa.mPad+(row0+ic)*kc:]
+					apBlock = pa.data[pc*pa.mPad+(o.row0+ic)*kc:]
 				} else {
 					packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, buf.a)
 				}
@@ -94,20 +129,43 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 						h := min(mr, mc-ir)
 						off := (ic+ir)*ldc + jc + jr
 						if h == mr && w == nr {
-							kern.full(kc, ap, bp, ldbp, c[off:], ldc)
-							continue
+							switch {
+							case kern.fused != nil && (write || last && ep.active()):
+								kern.fused(kc, ap, bp, ldbp, c[off:], ldc, !write, tileEpilogue(ep, last, ic+ir, jc+jr))
+								continue
+							case !write && !(last && ep.active()):
+								kern.full(kc, ap, bp, ldbp, c[off:], ldc)
+								continue
+							}
 						}
 						tile := edge[:mr*nr]
 						clear(tile)
 						kern.full(kc, ap, bp, ldbp, tile, nr)
 						for i := range h {
-							axpy(1, tile[i*nr:i*nr+w], c[off+i*ldc:off+i*ldc+w])
+							dst := c[off+i*ldc : off+i*ldc+w]
+							if write {
+								copy(dst, tile[i*nr:i*nr+w])
+							} else {
+								axpy(1, tile[i*nr:i*nr+w], dst)
+							}
+							if last {
+								ep.applyRow(ic+ir+i, jc+jr, dst)
+							}
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// tileEpilogue is the part of ep for the tile at (row, col) of C, or nil when this is
+// not the last k block.
+func tileEpilogue(ep *Epilogue, last bool, row, col int) *Epilogue {
+	if !last || !ep.active() {
+		return nil
+	}
+	return ep.sub(row, col)
 }
 
 // packA copies alpha times the mc×kc block of op(A) at (i0, p0) into dst as mr-tall

@@ -157,7 +157,7 @@ func TestGemmPackedKernels(t *testing.T) {
 				c := randSlice(r, s.m*ldc)
 				want := slices.Clone(c)
 				refGemm(tr[0], tr[1], s.m, s.n, s.k, 0.5, a, lda, b, ldb, 1, want, ldc)
-				gemmPacked(kern, tr[0], tr[1], s.m, s.n, s.k, 0.5, a, lda, b, ldb, c, ldc, nil)
+				gemmPacked(kern, tr[0], tr[1], s.m, s.n, s.k, 0.5, a, lda, b, ldb, c, ldc, gemmOpts{})
 				checkClose(t, fmt.Sprintf("%s %v tA=%v tB=%v", kern.name, s, tr[0], tr[1]), c, want, s.k)
 			}
 		}

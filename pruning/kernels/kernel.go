@@ -7,7 +7,10 @@ package kernels
 type kernel struct {
 	mr, nr int
 	full   func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
-	name   string
+	// fused, when set, is full writing the tile as told: adding to C's old value or
+	// overwriting it, then applying ep (nil: none), whose origin is the tile's.
+	fused func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep *Epilogue)
+	name  string
 }
 
 // genericKernel is the pure-Go 4×4 micro-kernel: sixteen scalar accumulators that the

@@ -19,6 +19,9 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func kern4x24(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
 
 //go:noescape
+func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int)
+
+//go:noescape
 func dotAVX2(x, y *float32, n int) float32
 
 //go:noescape
@@ -26,7 +29,7 @@ func axpyAVX2(a float32, x, y *float32, n int)
 
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
-var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, name: "avx2-4x24"}
+var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, name: "avx2-4x24"}
 
 // kernel4x24 checks the panels' lengths once and hands them to the assembly.
 func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
@@ -37,6 +40,37 @@ func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
 	_ = bp[(kc-1)*ldbp+23]
 	_ = c[3*ldc+23]
 	kern4x24(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc)
+}
+
+// kernel4x24x is kernel4x24 that overwrites C unless accumulate is set and applies ep
+// (origin at the tile) as it stores.
+func kernel4x24x(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep *Epilogue) {
+	if kc <= 0 {
+		panic("kernels: kernel4x24x: empty k block")
+	}
+	_ = ap[4*kc-1]
+	_ = bp[(kc-1)*ldbp+23]
+	_ = c[3*ldc+23]
+	var flags int
+	if accumulate {
+		flags |= 1
+	}
+	var shift, res *float32
+	ldr := 0
+	if ep != nil {
+		if ep.Shift != nil {
+			_ = ep.Shift[3]
+			flags, shift = flags|2, &ep.Shift[0]
+		}
+		if ep.Residual != nil {
+			_ = ep.Residual[3*ep.LdRes+23]
+			flags, res, ldr = flags|4, &ep.Residual[0], ep.LdRes
+		}
+		if ep.Relu {
+			flags |= 8
+		}
+	}
+	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ldr)
 }
 
 // ownGemm reports whether Gemm runs the packed kernels of this package rather than

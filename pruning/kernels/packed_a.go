@@ -35,6 +35,13 @@ func ownPacked(m int) bool {
 // PackA packs alpha·op(A), where op(A) is m×k with row stride lda. It panics when a
 // dimension or stride does not fit a.
 func PackA(transA bool, m, k int, alpha float32, a []float32, lda int) *PackedA {
+	return PackAInto(nil, transA, m, k, alpha, a, lda, nil)
+}
+
+// PackAInto is PackA reusing dst's storage when it is large enough (dst nil: new). With
+// rowScale set, row i of op(A) is also scaled by rowScale[i]: a BatchNormalization's
+// scale folded into the filters of the convolution before it.
+func PackAInto(dst *PackedA, transA bool, m, k int, alpha float32, a []float32, lda int, rowScale []float32) *PackedA {
 	if m < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: PackA: negative dimension m=%d k=%d", m, k))
 	}
@@ -43,14 +50,40 @@ func PackA(transA bool, m, k int, alpha float32, a []float32, lda int) *PackedA 
 		ar, ac = k, m
 	}
 	checkMatrix("PackA a", ar, ac, a, lda)
-	pa := &PackedA{M: m, K: k, transA: transA, alpha: alpha, a: a, lda: lda}
+	if rowScale != nil && len(rowScale) < m {
+		panic(fmt.Sprintf("kernels: PackA: %d row scales for %d rows", len(rowScale), m))
+	}
+	pa := dst
+	if pa == nil {
+		pa = &PackedA{}
+	}
+	old := pa.data
+	*pa = PackedA{M: m, K: k, transA: transA, alpha: alpha, a: a, lda: lda}
 	if !ownPacked(m) || k == 0 {
+		if rowScale != nil {
+			// The fallback multiplies by A itself: keep a scaled copy, as op(A) rows.
+			sa := make([]float32, m*k)
+			for i := range m {
+				for p := range k {
+					v := a[i*lda+p]
+					if transA {
+						v = a[p*lda+i]
+					}
+					sa[i*k+p] = v * rowScale[i]
+				}
+			}
+			pa.transA, pa.a, pa.lda = false, sa, k
+		}
 		return pa
 	}
 	pa.kern = microKernel()
 	mr := pa.kern.mr
 	pa.mPad = (m + mr - 1) / mr * mr
-	pa.data = make([]float32, pa.mPad*k)
+	if cap(old) >= pa.mPad*k {
+		pa.data = old[:pa.mPad*k]
+	} else {
+		pa.data = make([]float32, pa.mPad*k)
+	}
 	for pc := 0; pc < k; pc += kcBlock {
 		kc := min(kcBlock, k-pc)
 		// Row blocks of mcBlock, as gemmSerial packs them; the panels of one k block are
@@ -58,6 +91,17 @@ func PackA(transA bool, m, k int, alpha float32, a []float32, lda int) *PackedA 
 		for ic := 0; ic < m; ic += mcBlock {
 			mc := min(mcBlock, m-ic)
 			packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, pa.data[pc*pa.mPad+ic*kc:])
+		}
+		if rowScale != nil {
+			block := pa.data[pc*pa.mPad : pc*pa.mPad+pa.mPad*kc]
+			for ir := 0; ir < m; ir += mr {
+				panel := block[ir*kc : (ir+mr)*kc]
+				for p := range kc {
+					for i := range min(mr, m-ir) {
+						panel[p*mr+i] *= rowScale[ir+i]
+					}
+				}
+			}
 		}
 	}
 	pa.a = nil // only the packed form is used from here on
@@ -68,12 +112,19 @@ func PackA(transA bool, m, k int, alpha float32, a []float32, lda int) *PackedA 
 // K×n (n×K with transB) with row stride ldb, C is M×n with row stride ldc. With beta
 // == 0, C is overwritten. It panics when a dimension or stride does not fit.
 func GemmA(pa *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if pa.data == nil {
-		Gemm(pa.transA, transB, pa.M, n, pa.K, pa.alpha, pa.a, pa.lda, b, ldb, beta, c, ldc)
-		return
-	}
+	GemmAEpilogue(pa, transB, n, b, ldb, beta, c, ldc, nil)
+}
+
+// GemmAEpilogue is GemmA that applies ep (nil: none) to C's final values.
+func GemmAEpilogue(pa *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
 	if n < 0 {
 		panic(fmt.Sprintf("kernels: GemmA: negative dimension n=%d", n))
+	}
+	ep.check(pa.M, n)
+	if pa.data == nil {
+		Gemm(pa.transA, transB, pa.M, n, pa.K, pa.alpha, pa.a, pa.lda, b, ldb, beta, c, ldc)
+		ep.apply(pa.M, n, c, ldc)
+		return
 	}
 	br, bc := pa.K, n
 	if transB {
@@ -84,6 +135,8 @@ func GemmA(pa *PackedA, transB bool, n int, b []float32, ldb int, beta float32, 
 	if pa.M == 0 || n == 0 {
 		return
 	}
-	scaleMatrix(pa.M, n, beta, c, ldc)
-	gemmPacked(pa.kern, false, transB, pa.M, n, pa.K, 1, nil, 0, b, ldb, c, ldc, pa)
+	if beta != 0 {
+		scaleMatrix(pa.M, n, beta, c, ldc)
+	}
+	gemmPacked(pa.kern, false, transB, pa.M, n, pa.K, 1, nil, 0, b, ldb, c, ldc, gemmOpts{pa: pa, overwrite: beta == 0, ep: ep})
 }
