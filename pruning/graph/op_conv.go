@@ -26,7 +26,8 @@ type convOp struct {
 	sparse    sparseForm // per group
 	ep        *epilogue  // fused BatchNormalization/Relu (inference only)
 
-	shift []float32 // bias merged into the fused BatchNormalization's shift
+	shift []float32          // bias merged into the fused BatchNormalization's shift
+	packs []*kernels.PackedA // the filters packed for the kernel, reused run to run
 
 	// The input gradient of a stride-1 convolution is itself a convolution, of the
 	// output gradient with the flipped, transposed filters (wT, window wt): computed
@@ -86,13 +87,39 @@ func (o *convOp) infer(in [][]int) ([][]int, error) {
 	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
 }
 
-// packFilters packs each group's filters (mg×k) as the GEMMs' left operand.
-func (o *convOp) packFilters(wt []float32) []*kernels.PackedA {
-	pa := make([]*kernels.PackedA, o.group)
-	for g := range pa {
-		pa[g] = kernels.PackA(false, o.mg, o.k, 1, wt[g*o.mg*o.k:], o.k)
+// packFilters packs each group's filters (mg×k) as the GEMMs' left operand, into the
+// storage of the previous run. With scale set, filter i is scaled by scale[i]: a fused
+// BatchNormalization's scale, folded in so the GEMM's epilogue only adds.
+func (o *convOp) packFilters(wt, scale []float32) []*kernels.PackedA {
+	if len(o.packs) != o.group {
+		o.packs = make([]*kernels.PackedA, o.group)
 	}
-	return pa
+	for g := range o.packs {
+		var rs []float32
+		if scale != nil {
+			rs = scale[g*o.mg : (g+1)*o.mg]
+		}
+		o.packs[g] = kernels.PackAInto(o.packs[g], false, o.mg, o.k, 1, wt[g*o.mg*o.k:], o.k, rs)
+	}
+	return o.packs
+}
+
+// gemmEpilogue is the kernel epilogue of the GEMM computing group g of sample s from
+// output column col0 on: outputAffine's shift, residual and Relu (its scale is folded
+// into the packed filters). nil when there is nothing to apply.
+func (o *convOp) gemmEpilogue(s, g, col0 int, shift, residual []float32, relu bool) *kernels.Epilogue {
+	if shift == nil && residual == nil && !relu {
+		return nil
+	}
+	ep := &kernels.Epilogue{Relu: relu}
+	if shift != nil {
+		ep.Shift = shift[g*o.mg : (g+1)*o.mg]
+	}
+	if residual != nil {
+		ohw := o.oh * o.ow
+		ep.Residual, ep.LdRes = residual[(s*o.m+g*o.mg)*ohw+col0:], ohw
+	}
+	return ep
 }
 
 // planGradAsConv decides whether backward computes the input gradient as a
@@ -186,10 +213,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
 	}
 	// The filters of each group are packed for the kernel once per forward, not once
-	// per GEMM (row block and sample).
+	// per GEMM (row block and sample), with a fused BatchNormalization's scale folded
+	// in; the GEMM then applies the shift, residual and Relu as it stores its output,
+	// instead of a pass over the output after it.
 	var packed []*kernels.PackedA
 	if !gonumTiles && !sparse && !depthwise {
-		packed = o.packFilters(wt)
+		packed = o.packFilters(wt, scale)
 	}
 	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
 	gemmRows := func(s, g, y0, y1 int, col []float32) {
@@ -202,7 +231,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 			return
 		}
 		if packed != nil {
-			kernels.GemmA(packed[g], false, nb, col, nb, 0, ys, ohw)
+			kernels.GemmAEpilogue(packed[g], false, nb, col, nb, 0, ys, ohw, o.gemmEpilogue(s, g, y0*o.ow, shift, residual, relu))
 			return
 		}
 		gemmSerial(tile, false, false, o.mg, nb, o.k, 1, wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, ohw)
@@ -221,7 +250,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					case sparse:
 						o.sparse[g].Mul(ohw, 1, xs, ohw, 0, ys, ohw)
 					case packed != nil:
-						kernels.GemmA(packed[g], false, ohw, xs, ohw, 0, ys, ohw)
+						kernels.GemmAEpilogue(packed[g], false, ohw, xs, ohw, 0, ys, ohw, o.gemmEpilogue(s, g, 0, shift, residual, relu))
 					default:
 						gemmSerial(tile, false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
 					}
@@ -235,7 +264,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					}
 				}
 			}
-			if scale != nil || shift != nil || residual != nil || relu {
+			if packed == nil && (scale != nil || shift != nil || residual != nil || relu) {
 				for m := 0; m < o.m; m++ {
 					var res []float32
 					if residual != nil {
