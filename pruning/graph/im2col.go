@@ -1,5 +1,7 @@
 package graph
 
+import "github.com/fleetprune/fleetprune/pruning/kernels"
+
 // im2col unrolls the c×h×w image x into col, a (c·kh·kw)×(oh·ow) matrix whose column j
 // holds the input patch under output position j (zeros in the padding). col must hold
 // im2colSize(c, h, wd, w, oh) floats per output row block (see im2colRows).
@@ -286,9 +288,14 @@ func (t *tapGeometry) add(col []float32, c, plane, ow, oh int, x []float32, firs
 	}
 }
 
-// addTo adds src into dst element-wise (equal lengths), four at a time.
+// addTo adds src into dst element-wise (equal lengths): long runs with the kernels'
+// vector axpy, short ones four at a time.
 func addTo(dst, src []float32) {
 	src = src[:len(dst)]
+	if len(dst) >= 32 {
+		kernels.Axpy(1, src, dst)
+		return
+	}
 	i := 0
 	for ; i+4 <= len(dst); i += 4 {
 		d, s := dst[i:i+4:i+4], src[i:i+4:i+4]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/fleetprune/fleetprune/pruning/kernels"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 )
 
@@ -91,8 +92,5 @@ func sameShape(in [][]int) ([][]int, error) {
 
 // accumulate adds src into dst element-wise.
 func accumulate(dst, src []float32) {
-	src = src[:len(dst)]
-	for i := range dst {
-		dst[i] += src[i]
-	}
+	kernels.Axpy(1, src, dst)
 }

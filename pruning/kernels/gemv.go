@@ -1,5 +1,7 @@
 package kernels
 
+import "fmt"
+
 // smallM is the largest number of rows of C handled row by row, without packing: at
 // batch 1 to 3 packing costs more than it saves.
 const smallM = 3
@@ -48,4 +50,13 @@ func loadRow(transA bool, i, k int, a []float32, lda int, alpha float32, row []f
 	for p, v := range a[i*lda : i*lda+k] {
 		row[p] = alpha * v
 	}
+}
+
+// Axpy computes y += a·x over len(y) elements (AVX2 on amd64 CPUs that have it); x must
+// be at least as long as y. The executor's gradient accumulation and col2im use it.
+func Axpy(a float32, x, y []float32) {
+	if len(x) < len(y) {
+		panic(fmt.Sprintf("kernels: Axpy: x has %d elements for %d", len(x), len(y)))
+	}
+	axpy(a, x, y)
 }
