@@ -36,6 +36,26 @@ func (e *Epilogue) sub(r0, c0 int) *Epilogue {
 	return &s
 }
 
+// tileEpilogue is the part of an Epilogue for one micro-tile, passed by value so
+// that the per-tile call allocates nothing.
+type tileEpilogue struct {
+	shift, res []float32 // from the tile's first row (and column); nil: none
+	ldr        int
+	relu       bool
+}
+
+// tile returns the part of e for the tile at (row, col) of C.
+func (e *Epilogue) tile(row, col int) tileEpilogue {
+	t := tileEpilogue{ldr: e.LdRes, relu: e.Relu}
+	if e.Shift != nil {
+		t.shift = e.Shift[row:]
+	}
+	if e.Residual != nil {
+		t.res = e.Residual[row*e.LdRes+col:]
+	}
+	return t
+}
+
 // applyRow applies e to row i of C from column j0 on: row holds those elements.
 func (e *Epilogue) applyRow(i, j0 int, row []float32) {
 	if !e.active() {

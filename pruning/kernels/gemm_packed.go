@@ -131,7 +131,11 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 						if h == mr && w == nr {
 							switch {
 							case kern.fused != nil && (write || last && ep.active()):
-								kern.fused(kc, ap, bp, ldbp, c[off:], ldc, !write, tileEpilogue(ep, last, ic+ir, jc+jr))
+								var te tileEpilogue
+								if last && ep.active() {
+									te = ep.tile(ic+ir, jc+jr)
+								}
+								kern.fused(kc, ap, bp, ldbp, c[off:], ldc, !write, te)
 								continue
 							case !write && !(last && ep.active()):
 								kern.full(kc, ap, bp, ldbp, c[off:], ldc)
@@ -140,7 +144,11 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 						}
 						tile := edge[:mr*nr]
 						clear(tile)
-						kern.full(kc, ap, bp, ldbp, tile, nr)
+						if w < nr && kern.narrow != nil {
+							kern.narrow(w, kc, ap, bp, ldbp, tile, nr)
+						} else {
+							kern.full(kc, ap, bp, ldbp, tile, nr)
+						}
 						for i := range h {
 							dst := c[off+i*ldc : off+i*ldc+w]
 							if write {
@@ -157,15 +165,6 @@ func gemmSerial(kern kernel, transA, transB bool, m, n, k int, alpha float32, a 
 			}
 		}
 	}
-}
-
-// tileEpilogue is the part of ep for the tile at (row, col) of C, or nil when this is
-// not the last k block.
-func tileEpilogue(ep *Epilogue, last bool, row, col int) *Epilogue {
-	if !last || !ep.active() {
-		return nil
-	}
-	return ep.sub(row, col)
 }
 
 // packA copies alpha times the mc×kc block of op(A) at (i0, p0) into dst as mr-tall

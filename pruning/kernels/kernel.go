@@ -8,8 +8,10 @@ type kernel struct {
 	mr, nr int
 	full   func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
 	// fused, when set, is full writing the tile as told: adding to C's old value or
-	// overwriting it, then applying ep (nil: none), whose origin is the tile's.
-	fused func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep *Epilogue)
+	// overwriting it, then applying the tile's epilogue (zero value: none).
+	fused func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep tileEpilogue)
+	// narrow, when set, is full for a tile of only w < nr columns, computing fewer.
+	narrow func(w, kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
 	name  string
 }
 

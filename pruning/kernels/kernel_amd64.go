@@ -22,6 +22,12 @@ func kern4x24(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
 func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int)
 
 //go:noescape
+func kern4x8(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
+
+//go:noescape
+func kern4x16(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
+
+//go:noescape
 func dotAVX2(x, y *float32, n int) float32
 
 //go:noescape
@@ -29,7 +35,7 @@ func axpyAVX2(a float32, x, y *float32, n int)
 
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
-var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, name: "avx2-4x24"}
+var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, name: "avx2-4x24"}
 
 // kernel4x24 checks the panels' lengths once and hands them to the assembly.
 func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
@@ -42,9 +48,30 @@ func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
 	kern4x24(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc)
 }
 
+// kernel4xNarrow is kernel4x24 for a tile of w ≤ 16 columns: it computes 8 or 16
+// of them (the rest of the 24-wide tile at c is left alone).
+func kernel4xNarrow(w, kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
+	if kc <= 0 {
+		return
+	}
+	_ = ap[4*kc-1]
+	switch {
+	case w <= 8:
+		_ = bp[(kc-1)*ldbp+7]
+		_ = c[3*ldc+7]
+		kern4x8(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc)
+	case w <= 16:
+		_ = bp[(kc-1)*ldbp+15]
+		_ = c[3*ldc+15]
+		kern4x16(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc)
+	default:
+		kernel4x24(kc, ap, bp, ldbp, c, ldc)
+	}
+}
+
 // kernel4x24x is kernel4x24 that overwrites C unless accumulate is set and applies ep
 // (origin at the tile) as it stores.
-func kernel4x24x(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep *Epilogue) {
+func kernel4x24x(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep tileEpilogue) {
 	if kc <= 0 {
 		panic("kernels: kernel4x24x: empty k block")
 	}
@@ -56,21 +83,18 @@ func kernel4x24x(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accum
 		flags |= 1
 	}
 	var shift, res *float32
-	ldr := 0
-	if ep != nil {
-		if ep.Shift != nil {
-			_ = ep.Shift[3]
-			flags, shift = flags|2, &ep.Shift[0]
-		}
-		if ep.Residual != nil {
-			_ = ep.Residual[3*ep.LdRes+23]
-			flags, res, ldr = flags|4, &ep.Residual[0], ep.LdRes
-		}
-		if ep.Relu {
-			flags |= 8
-		}
+	if ep.shift != nil {
+		_ = ep.shift[3]
+		flags, shift = flags|2, &ep.shift[0]
 	}
-	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ldr)
+	if ep.res != nil {
+		_ = ep.res[3*ep.ldr+23]
+		flags, res = flags|4, &ep.res[0]
+	}
+	if ep.relu {
+		flags |= 8
+	}
+	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ep.ldr)
 }
 
 // ownGemm reports whether Gemm runs the packed kernels of this package rather than

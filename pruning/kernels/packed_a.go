@@ -93,15 +93,7 @@ func PackAInto(dst *PackedA, transA bool, m, k int, alpha float32, a []float32, 
 			packA(transA, a, lda, ic, pc, mc, kc, mr, alpha, pa.data[pc*pa.mPad+ic*kc:])
 		}
 		if rowScale != nil {
-			block := pa.data[pc*pa.mPad : pc*pa.mPad+pa.mPad*kc]
-			for ir := 0; ir < m; ir += mr {
-				panel := block[ir*kc : (ir+mr)*kc]
-				for p := range kc {
-					for i := range min(mr, m-ir) {
-						panel[p*mr+i] *= rowScale[ir+i]
-					}
-				}
-			}
+			scalePanels(pa.data[pc*pa.mPad:pc*pa.mPad+pa.mPad*kc], m, kc, mr, rowScale)
 		}
 	}
 	pa.a = nil // only the packed form is used from here on
@@ -139,4 +131,30 @@ func GemmAEpilogue(pa *PackedA, transB bool, n int, b []float32, ldb int, beta f
 		scaleMatrix(pa.M, n, beta, c, ldc)
 	}
 	gemmPacked(pa.kern, false, transB, pa.M, n, pa.K, 1, nil, 0, b, ldb, c, ldc, gemmOpts{pa: pa, overwrite: beta == 0, ep: ep})
+}
+
+// scalePanels multiplies row i of the mr-tall panels of one k block (kc values per
+// row, mr rows interleaved per k step) by scale[i], for the m real rows.
+func scalePanels(block []float32, m, kc, mr int, scale []float32) {
+	for ir := 0; ir < m; ir += mr {
+		panel := block[ir*kc : (ir+mr)*kc]
+		h := min(mr, m-ir)
+		if mr == 4 && h == 4 {
+			s := scale[ir : ir+4 : ir+4]
+			s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
+			for p := 0; p+4 <= len(panel); p += 4 {
+				d := panel[p : p+4 : p+4]
+				d[0] *= s0
+				d[1] *= s1
+				d[2] *= s2
+				d[3] *= s3
+			}
+			continue
+		}
+		for p := range kc {
+			for i := range h {
+				panel[p*mr+i] *= scale[ir+i]
+			}
+		}
+	}
 }
