@@ -12,7 +12,7 @@ type kernel struct {
 	fused func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep tileEpilogue)
 	// narrow, when set, is full for a tile of only w < nr columns, computing fewer.
 	narrow func(w, kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
-	name  string
+	name   string
 }
 
 // genericKernel is the pure-Go 4×4 micro-kernel: sixteen scalar accumulators that the
