@@ -35,14 +35,31 @@ func phased(w *window) bool {
 // inside: most convolutions have many channels and few, short output rows, and the
 // per-row bookkeeping, not the copying, used to dominate.
 func im2colRows(x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []float32) {
+	im2colRowsT(1, x, c, h, wd, w, oh, ow, y0, y1, col)
+}
+
+// minParallelIm2col is the patch-matrix size (floats) from which im2colRowsT spreads
+// the taps of a stride-1 window over threads.
+const minParallelIm2col = 32 << 10
+
+// im2colRowsT is im2colRows on up to threads goroutines: a stride-1 window's taps
+// write disjoint rows of col, so a batch-1 convolution need not build its patch
+// matrix on one core while the GEMM after it uses them all.
+func im2colRowsT(threads int, x []float32, c, h, wd int, w *window, oh, ow, y0, y1 int, col []float32) {
 	kh, kw, taps := w.kh, w.kw, w.kh*w.kw
 	nb := (y1 - y0) * ow
 	if !phased(w) {
-		for ki := 0; ki < kh; ki++ {
-			for kj := 0; kj < kw; kj++ {
-				t := tapGeometry{h: h, wd: wd, off: ki*w.dh - w.pt, iw0: kj*w.dw - w.pl, sh: w.sh, sw: w.sw}
-				t.copy(x, c, h*wd, ow, y0, y1, col, ki*kw+kj, taps, nb)
-			}
+		tap := func(i int) {
+			ki, kj := i/kw, i%kw
+			t := tapGeometry{h: h, wd: wd, off: ki*w.dh - w.pt, iw0: kj*w.dw - w.pl, sh: w.sh, sw: w.sw}
+			t.copy(x, c, h*wd, ow, y0, y1, col, i, taps, nb)
+		}
+		if threads > 1 && taps > 1 && c*taps*nb >= minParallelIm2col {
+			parallelFor(threads, taps, tap)
+			return
+		}
+		for i := range taps {
+			tap(i)
 		}
 		return
 	}

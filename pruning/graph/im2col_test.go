@@ -211,3 +211,34 @@ func col2imRef(col []float32, c, h, wd int, w *window, oh, ow int, x []float32) 
 		}
 	}
 }
+
+// TestIm2colThreadsMatchReference checks im2colRowsT spreading a stride-1 window's
+// taps over threads against the reference, on shapes large enough to split (ResNet-8's
+// 3×3 layers, LeNet-5's 5×5) and row blocks.
+func TestIm2colThreadsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, tc := range []struct {
+		c, h, k, pad, y0, y1 int
+	}{{16, 28, 3, 1, 0, 28}, {32, 14, 3, 1, 3, 11}, {20, 12, 5, 0, 0, 8}, {64, 7, 3, 1, 0, 7}} {
+		w := window{kh: tc.k, kw: tc.k, sh: 1, sw: 1, dh: 1, dw: 1, pt: tc.pad, pl: tc.pad, pb: tc.pad, pr: tc.pad}
+		oh, ow, err := w.out(tc.h, tc.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := randT(rng, tc.c, tc.h, tc.h).Data
+		want := make([]float32, tc.c*tc.k*tc.k*(tc.y1-tc.y0)*ow)
+		im2colRowsRef(x, tc.c, tc.h, tc.h, &w, oh, ow, tc.y0, tc.y1, want)
+		for _, threads := range []int{2, 3} {
+			got := make([]float32, len(want))
+			for i := range got {
+				got[i] = float32(i)
+			}
+			im2colRowsT(threads, x, tc.c, tc.h, tc.h, &w, oh, ow, tc.y0, tc.y1, got)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%+v threads=%d: col[%d] = %v, want %v", tc, threads, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -224,7 +224,13 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	gemmRows := func(s, g, y0, y1 int, col []float32) {
 		xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
 		nb := (y1 - y0) * o.ow
-		im2colRows(xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, y0, y1, col)
+		// One sample on one goroutine (its GEMM spreads over the threads): spread
+		// the patch matrix too.
+		im2colThreads := 1
+		if nc == 1 && blockThreads == 1 && !gonumTiles {
+			im2colThreads = r.threads
+		}
+		im2colRowsT(im2colThreads, xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, y0, y1, col)
 		ys := y[(s*o.m+g*o.mg)*ohw+y0*o.ow:]
 		if sparse {
 			o.sparse[g].Mul(nb, 1, col, nb, 0, ys, ohw)
