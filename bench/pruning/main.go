@@ -95,6 +95,9 @@ var hanPlan = &prune.PlanFile{Keep: map[string]float64{"fc1.weight": 0.08, "fc2.
 // nonzero count, biases included, is 12.4x below the dense model's.
 var hanPlan5 = &prune.PlanFile{Keep: map[string]float64{"conv1.weight": 0.66, "conv2.weight": 0.12, "fc1.weight": 0.075, "fc2.weight": 0.19}}
 
+// hanPlan5x20 scales those ratios down to 20.2x fewer nonzero weights, the issue's aim.
+var hanPlan5x20 = &prune.PlanFile{Keep: map[string]float64{"conv1.weight": 0.5, "conv2.weight": 0.08, "fc1.weight": 0.045, "fc2.weight": 0.1}}
+
 func recipes() []recipe {
 	return []recipe{
 		// Zhu & Gupta's cubic schedule to 95% fell 0.52 pp short on MNIST (see the
@@ -170,6 +173,11 @@ func recipes() []recipe {
 		{Name: "unstructured-952-kd-iter", Arch: "lenet-300-100", Record: true, Epochs: 20, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 20, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleIterative, Stages: 2,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.952}}},
+		// The cubic schedule (pruning while the rewound rate is high) met LeNet-5's bar;
+		// the same for LeNet-300-100 at 20x:
+		{Name: "unstructured-952-kd-cubic", Arch: "lenet-300-100", Epochs: 10, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 20, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleCubic, Stages: 8,
+				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.952}}},
 		{Name: "sparse90", Arch: "lenet-300-100", Epochs: 1, LR: 0.01, Sparse: true, SparseSpeed: 2, MaxDrop: 100,
 			Cfg: prune.Config{Method: prune.UnstructuredGlobal, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetSparsity, Value: 0.9}}},
@@ -202,7 +210,7 @@ func recipes() []recipe {
 		// 98.99%, -0.21 pp at 12.37x (10:59 UTC, load 5.5). SGD instead of a restarted
 		// Adam, and the same ratios reached gradually (Zhu & Gupta's cubic schedule)
 		// while the rewound rate is high:
-		{Name: "unstructured-han-kd-sgd", Arch: "lenet-5", Epochs: 6, LR: 0.005, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+		{Name: "unstructured-han-kd-sgd", Arch: "lenet-5", Record: true, Epochs: 6, LR: 0.005, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5}},
 		// SGD at 0.005: 99.05%, -0.15 pp at 12.37x (11:10 UTC, load 3.2). Longer, and
@@ -213,9 +221,14 @@ func recipes() []recipe {
 		{Name: "unstructured-han-kd9-sgd", Arch: "lenet-5", Record: true, Epochs: 6, LR: 0.005, Distill: 0.9, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleOneShot,
 				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5}},
-		{Name: "unstructured-han-kd-cubic", Arch: "lenet-5", Record: true, Epochs: 6, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
+		// The cubic recipe met the bar: 99.14%, -0.06 pp at 12.37x (11:16 UTC, load
+		// 3.0); sgd-10 and kd9 were not run to the end for it.
+		{Name: "unstructured-han-kd-cubic", Arch: "lenet-5", Epochs: 6, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5}},
+		{Name: "unstructured-han20-kd-cubic", Arch: "lenet-5", Epochs: 6, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 20, Sparse: true,
+			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleCubic, Stages: 8,
+				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5x20}},
 		// At macs=0.24x with 6 epochs this lost 0.51 pp (fc1 72, fc2 56 kept).
 		{Name: "structured", Arch: "lenet-300-100", Epochs: 8, LR: 0.01, MaxDrop: 0.5, MinRatio: 4, Sensitivity: true, SensSamples: 2000,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionL2,
