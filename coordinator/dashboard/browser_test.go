@@ -87,12 +87,20 @@ func newBrowser(t *testing.T) *browser {
 	return &browser{t: t, ctx: ctx, shot: dir}
 }
 
-// do runs steps with a deadline.
+// do runs steps with a deadline. The page re-renders on live updates, so a node found
+// by a query can be gone when the next step acts on it: that error runs the steps
+// again, up to three times (a step that failed on it did nothing).
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	var err error
+	for range 3 {
+		if err = chromedp.Do(ctx, steps...); err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+			break
+		}
+	}
+	if err != nil {
 		b.t.Fatalf("browser: %s: %v", what, err)
 	}
 }
