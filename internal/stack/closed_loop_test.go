@@ -370,6 +370,11 @@ func waitFinal(t *testing.T, s *stack.Stack, class, id string, timeout time.Dura
 	defer cli.Close()
 	store := rollout.NewStore(cli)
 	var r rollout.Rollout
+	defer func() {
+		if t.Failed() {
+			t.Logf("rollout %s: %s (%d pending): %s%s", id, r.State, len(r.Pending), r.Message, history(r))
+		}
+	}()
 	waitFor(t, timeout, "the end of rollout "+id, func() bool {
 		r, _, err = store.Get(context.Background(), class, id)
 		return err == nil && r.State.Final() && len(r.Pending) == 0
