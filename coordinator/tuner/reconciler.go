@@ -305,6 +305,25 @@ const MaxMeasureAttempts = 2
 // repeated.
 const SuspectFactor = 1.5
 
+// OutlierFactor is how much slower than the class's latency model predicts a
+// measurement must be to be repeated.
+const OutlierFactor = 2.0
+
+// suspect says why measurement m of a variant looks like a busy moment's rather than
+// the variant's, or "": slower than a larger model measured (SuspectFactor), or far
+// slower than the latency model predicts for it (OutlierFactor; predicted 0: no model).
+func suspect(m tuning.Record, known []tuning.Record, predicted time.Duration) string {
+	for _, k := range known {
+		if k.Budget > m.Budget && k.P95 > 0 && float64(m.P95) > SuspectFactor*float64(k.P95) {
+			return fmt.Sprintf("p95 %v is over %.1f× that of %s (%v), a larger model", m.P95, SuspectFactor, k.VariantID, k.P95)
+		}
+	}
+	if predicted > 0 && float64(m.P95) > OutlierFactor*float64(predicted) {
+		return fmt.Sprintf("p95 %v is over %.0f× the %v the class's latency model predicts", m.P95, OutlierFactor, predicted)
+	}
+	return ""
+}
+
 // measured is a probe cohort's combined measurement of the pending model.
 type measured struct {
 	tuning.Record
@@ -378,12 +397,14 @@ func (r *Reconciler) collect(ctx context.Context, st *tuning.State) (*measured, 
 		if st.Base != nil {
 			known = append(known, *st.Base)
 		}
-		for _, k := range known {
-			if k.Budget > m.Budget && k.P95 > 0 && float64(m.P95) > SuspectFactor*float64(k.P95) {
-				r.cfg.Log.Warn("tuner: measurement contradicts a larger model; measuring again",
-					"class", st.Class, "variant", p.VariantID, "p95", m.P95, "larger", k.VariantID, "larger_p95", k.P95)
-				return nil, collectResent, r.resend(ctx, st)
-			}
+		var predicted time.Duration
+		if st.Latency != nil {
+			predicted = st.Latency.Predict(m.nodeShare)
+		}
+		if why := suspect(m.Record, known, predicted); why != "" {
+			r.cfg.Log.Warn("tuner: measurement looks like noise; measuring again",
+				"class", st.Class, "variant", p.VariantID, "p95", m.P95, "why", why)
+			return nil, collectResent, r.resend(ctx, st)
 		}
 	}
 	return m, collectDone, nil

@@ -370,8 +370,9 @@ func waitFinal(t *testing.T, s *stack.Stack, class, id string, timeout time.Dura
 	defer cli.Close()
 	store := rollout.NewStore(cli)
 	var r rollout.Rollout
+	ended := false
 	defer func() {
-		if t.Failed() {
+		if !ended {
 			t.Logf("rollout %s: %s (%d pending): %s%s", id, r.State, len(r.Pending), r.Message, history(r))
 		}
 	}()
@@ -379,5 +380,6 @@ func waitFinal(t *testing.T, s *stack.Stack, class, id string, timeout time.Dura
 		r, _, err = store.Get(context.Background(), class, id)
 		return err == nil && r.State.Final() && len(r.Pending) == 0
 	})
+	ended = true
 	return r
 }
