@@ -40,7 +40,7 @@ func loadModel(onnxBytes []byte, threads int, sampleShape []int64) (*model, erro
 	if err != nil {
 		return nil, fmt.Errorf("model: graph %q: %w", g.Name, err)
 	}
-	exec, err := graph.Compile(g, graph.WithThreads(threads), graph.WithTiming(true))
+	exec, err := graph.Compile(g, graph.WithThreads(threads), graph.WithTiming(true), graph.WithConstantWeights(true))
 	if err != nil {
 		return nil, fmt.Errorf("model: compile: %w", err)
 	}

@@ -39,7 +39,7 @@ func newEngine(arch string, threads int, sparsity float64, sparse bool) (*engine
 			}
 		}
 	}
-	inf, err := graph.Compile(g, graph.WithThreads(threads), graph.WithSparse(sparse))
+	inf, err := graph.Compile(g, graph.WithThreads(threads), graph.WithSparse(sparse), graph.WithConstantWeights(true))
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", arch, err)
 	}

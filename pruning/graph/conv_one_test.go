@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -209,5 +210,57 @@ func TestConvGradAsConvMatchesAdjoint(t *testing.T) {
 			c.backward(rs, in, nil, []*tensor.Tensor{gy}, []*tensor.Tensor{want, nil})
 			closeTo(t, got.Data, want.Data, 1e-4)
 		})
+	}
+}
+
+// TestConstantWeights checks WithConstantWeights: the same outputs as an executor that
+// packs every run, and (its documented contract) a snapshot of the weights taken at
+// the first run, where the other executor follows a change.
+func TestConstantWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	g := New("const", 13)
+	g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 8, 12, 12}}}
+	g.Params["w"] = randT(r, 16, 8, 3, 3)
+	g.Params["s"], g.Params["b"], g.Params["m"], g.Params["v"] = randT(r, 16), randT(r, 16), randT(r, 16), posT(r, 16)
+	g.Nodes = []*Node{
+		{Name: "conv", Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"c"}, Attrs: map[string]Attr{"pads": IntsAttr(1, 1, 1, 1)}},
+		{Name: "bn", Op: "BatchNormalization", Inputs: []string{"c", "s", "b", "m", "v"}, Outputs: []string{"n"}},
+		{Name: "relu", Op: "Relu", Inputs: []string{"n"}, Outputs: []string{"y"}},
+	}
+	g.Outputs = []Value{{Name: "y"}}
+	constant, err := Compile(g, WithConstantWeights(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	every, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := map[string]*tensor.Tensor{"x": randT(r, 1, 8, 12, 12)}
+	run := func(ex *Executor) []float32 {
+		t.Helper()
+		out, err := ex.Run(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(out["y"].Data)
+	}
+	first := run(constant)
+	closeTo(t, run(constant), first, 0)
+	closeTo(t, run(every), first, 0)
+	for i := range g.Params["w"].Data {
+		g.Params["w"].Data[i] *= 2
+	}
+	closeTo(t, run(constant), first, 0) // the snapshot
+	changed := run(every)
+	same := true
+	for i := range changed {
+		if changed[i] != first[i] {
+			same = false
+		}
+	}
+	if same {
+		t.Error("the executor without WithConstantWeights did not follow the weight change")
 	}
 }

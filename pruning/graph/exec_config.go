@@ -15,6 +15,7 @@ type execConfig struct {
 	training    bool
 	sparse      bool
 	forceSparse bool
+	constant    bool
 	seed        uint64
 }
 
@@ -52,6 +53,14 @@ func WithSeed(seed uint64) Option { return func(c *execConfig) { c.seed = seed }
 // compile again after changing them; training-mode Forward always runs dense. The
 // graph itself (and the ONNX written from it) stays dense.
 func WithSparse(on bool) Option { return func(c *execConfig) { c.sparse = on } }
+
+// WithConstantWeights promises that the graph's parameters do not change after
+// Compile, as in a deployed model: Conv then packs its filters for the GEMM kernel
+// (with a fused BatchNormalization's scale folded in) at the first Run instead of at
+// every Run, as ONNX Runtime prepacks weights when it loads a model. Like WithSparse,
+// it snapshots the weights: compile again after changing them. Training-mode Forward
+// ignores it.
+func WithConstantWeights(on bool) Option { return func(c *execConfig) { c.constant = on } }
 
 // SparseMinZeros is the zero fraction from which WithSparse considers a weight.
 const SparseMinZeros = 0.5

@@ -26,6 +26,8 @@ type op interface {
 // runState is what one forward or backward pass tells its operators.
 type runState struct {
 	training bool
+	// constant: the weights did not change since the previous run (WithConstantWeights).
+	constant bool
 	threads  int
 	rng      *rand.Rand
 	ws       *workspace

@@ -26,8 +26,9 @@ type convOp struct {
 	sparse    sparseForm // per group
 	ep        *epilogue  // fused BatchNormalization/Relu (inference only)
 
-	shift []float32          // bias merged into the fused BatchNormalization's shift
-	packs []*kernels.PackedA // the filters packed for the kernel, reused run to run
+	shift  []float32          // bias merged into the fused BatchNormalization's shift
+	packs  []*kernels.PackedA // the filters packed for the kernel, reused run to run
+	packed bool               // packs hold this executor's constant weights (WithConstantWeights)
 
 	// The input gradient of a stride-1 convolution is itself a convolution, of the
 	// output gradient with the flipped, transposed filters (wT, window wt): computed
@@ -217,8 +218,13 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// in; the GEMM then applies the shift, residual and Relu as it stores its output,
 	// instead of a pass over the output after it.
 	var packed []*kernels.PackedA
-	if !gonumTiles && !sparse && !depthwise {
+	switch {
+	case gonumTiles || sparse || depthwise:
+	case r.constant && o.packed:
+		packed = o.packs
+	default:
 		packed = o.packFilters(wt, scale)
+		o.packed = r.constant
 	}
 	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
 	gemmRows := func(s, g, y0, y1 int, col []float32) {
