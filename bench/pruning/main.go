@@ -45,8 +45,9 @@ var bases = map[string]baseRecipe{
 	// pruning/metrics accuracy recipe (99.25%).
 	"lenet-5": {Arch: "lenet-5", Epochs: 6, LR: 1e-3, WD: 1e-4, Optimizer: train.Adam},
 	// ResNet-8's base was 2 epochs on 4000 samples while the machine was loaded (5
-	// samples/s); 3 epochs on 20000 now that it trains at ~150 samples/s.
-	"resnet-8": {Arch: "resnet-8", Epochs: 3, LR: 0.05, WD: 1e-4, Samples: 20000},
+	// samples/s), then 3 epochs on 20000 (98.17%); 3 epochs on all 55000 now that it
+	// trains at ~400 samples/s.
+	"resnet-8": {Arch: "resnet-8", Epochs: 3, LR: 0.05, WD: 1e-4},
 }
 
 // recipe is one pruning run with the bar it must clear.
@@ -248,7 +249,9 @@ func recipes() []recipe {
 		// On the 3-epoch, 20000-sample base: three prune stages, each retrained one
 		// epoch with the base's rate rewound and the dense base as teacher. 97.74%,
 		// -0.43 pp at 4.28x MACs; batch-1 speedup 2.88x, short of 0.7 x 4.28 = 3.00x
-		// (10:48 UTC, load 6.9).
+		// (10:48 UTC, load 6.9). Rerun at 11:36 (load 2.6, newer executor): 97.75%,
+		// -0.42 pp, 4.28x, batch-1 speedup 3.09x: passed, by a margin smaller than the
+		// run-to-run spread of the speed ratio.
 		{Name: "structured-kd", Arch: "resnet-8", Epochs: 3, Samples: 20000, Rewind: true, Distill: 0.5, Temp: 4, MaxDrop: 0.5, MinRatio: 4,
 			Sensitivity: true, SensSamples: 500,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
