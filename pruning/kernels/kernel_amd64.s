@@ -6,7 +6,9 @@
 //
 // C[4×24] += Apanel[4×kc] · Bpanel[kc×24]: twelve 8-wide accumulators (Y0–Y11), three
 // vectors of B (Y12–Y14) and one broadcast of A (Y15) per k step; the loop is
-// unrolled by four. ap holds 4 floats per k step; bp holds 24 floats per k step,
+// unrolled by four. Each step prefetches the B row eight steps ahead: B is often read
+// in place, a row every ldbp floats (measured: ResNet-8's 3×3 GEMMs 49-68 against
+// 65-68 GFLOP/s, LeNet-5's conv2 42 against 58, medians of three). ap holds 4 floats per k step; bp holds 24 floats per k step,
 // ldbp floats apart. kc must be at least 1.
 TEXT ·kern4x24(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
@@ -33,6 +35,8 @@ TEXT ·kern4x24(SB), NOSPLIT, $0-48
 	SHRQ $2, BX
 	JZ tail
 loop4:
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -53,6 +57,8 @@ loop4:
 	VFMADD231PS Y13, Y15, Y10
 	VFMADD231PS Y14, Y15, Y11
 	ADDQ R8, DI
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -73,6 +79,8 @@ loop4:
 	VFMADD231PS Y13, Y15, Y10
 	VFMADD231PS Y14, Y15, Y11
 	ADDQ R8, DI
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -93,6 +101,8 @@ loop4:
 	VFMADD231PS Y13, Y15, Y10
 	VFMADD231PS Y14, Y15, Y11
 	ADDQ R8, DI
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -120,6 +130,8 @@ tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -480,6 +492,8 @@ TEXT ·kern4x24x(SB), NOSPLIT, $0-80
 	SHRQ $2, BX
 	JZ xtail
 xloop4:
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -500,6 +514,8 @@ xloop4:
 	VFMADD231PS Y13, Y15, Y10
 	VFMADD231PS Y14, Y15, Y11
 	ADDQ R8, DI
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -520,6 +536,8 @@ xloop4:
 	VFMADD231PS Y13, Y15, Y10
 	VFMADD231PS Y14, Y15, Y11
 	ADDQ R8, DI
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -540,6 +558,8 @@ xloop4:
 	VFMADD231PS Y13, Y15, Y10
 	VFMADD231PS Y14, Y15, Y11
 	ADDQ R8, DI
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
@@ -567,6 +587,8 @@ xtail:
 	ANDQ $3, CX
 	JZ xstore
 xloop1:
+	PREFETCHT0 (DI)(R8*8)
+	PREFETCHT0 64(DI)(R8*8)
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VMOVUPS 64(DI), Y14
