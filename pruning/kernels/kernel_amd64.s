@@ -7,8 +7,8 @@
 // C[4×24] += Apanel[4×kc] · Bpanel[kc×24]: twelve 8-wide accumulators (Y0–Y11), three
 // vectors of B (Y12–Y14) and one broadcast of A (Y15) per k step; the loop is
 // unrolled by four. Each step prefetches the B row eight steps ahead: B is often read
-// in place, a row every ldbp floats (measured: ResNet-8's 3×3 GEMMs 49-68 against
-// 65-68 GFLOP/s, LeNet-5's conv2 42 against 58, medians of three). ap holds 4 floats per k step; bp holds 24 floats per k step,
+// in place, a row every ldbp floats (one thread, medians of three: ResNet-8's 3×3
+// GEMMs went from 60, 49 and 35 to 68, 65 and 42 GFLOP/s, LeNet-5's conv2 from 42 to 58). ap holds 4 floats per k step; bp holds 24 floats per k step,
 // ldbp floats apart. kc must be at least 1.
 TEXT ·kern4x24(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
