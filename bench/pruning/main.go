@@ -230,6 +230,9 @@ func recipes() []recipe {
 		{Name: "unstructured-han-kd-cubic", Arch: "lenet-5", Epochs: 6, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 12, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5}},
+		// 99.10%, -0.10 pp (10 test images) at 20.21x (11:39 UTC, load 2.6); printed
+		// as failing then because 99.20 - 99.10 > 0.1 in float64, now compared with a
+		// tolerance.
 		{Name: "unstructured-han20-kd-cubic", Arch: "lenet-5", Epochs: 6, Rewind: true, Distill: 0.7, Temp: 4, MaxDrop: 0.1, MinRatio: 20, Sparse: true,
 			Cfg: prune.Config{Method: prune.UnstructuredLayer, Schedule: prune.ScheduleCubic, Stages: 8,
 				Target: prune.Target{Kind: prune.TargetPlan}, Plan: hanPlan5x20}},
