@@ -44,7 +44,7 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 		cfg.Train.Teacher, cfg.Train.DistillWeight, cfg.Train.Temperature = base, r.Distill, r.Temp
 	}
 	if r.Rewind {
-		b := bases[r.Arch]
+		b := r.base()
 		cfg.Train.LR, cfg.Train.WeightDecay, cfg.Train.Optimizer, cfg.Train.MinLR = b.LR, b.WD, b.Optimizer, 0
 	}
 	start := time.Now()
@@ -91,7 +91,7 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 	if err != nil {
 		return row{}, err
 	}
-	rw := row{Data: ds, Arch: r.Arch, Recipe: r.Name, Seed: seed, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule), Base: bases[r.Arch].String(),
+	rw := row{Data: ds, Arch: r.Arch, Recipe: r.Name, Seed: seed, Method: fmt.Sprintf("%s %s %s", r.Cfg.Method, r.Cfg.Target, r.Cfg.Schedule), Base: r.base().String(),
 		BaseAcc: before.Accuracy, Acc: after.Accuracy,
 		NonZeroRatio: float64(before.NonZero) / float64(after.NonZero), MACsRatio: float64(before.MACs) / float64(after.MACs),
 		Lat1Base: before.Latency[1], Lat1: after.Latency[1], Lat1Sparse: after.SparseLatency[1],
