@@ -115,7 +115,9 @@ func testStack(t *testing.T, nodes int) (*stack.Stack, []*stack.Node) {
 		Coordinator: cc,
 		Workbench:   tuner.WorkbenchConfig{FineTuneSamples: 3000, EvalSamples: 1000, SensitivitySamples: 500, Seed: 3, CPU: gate},
 		Tuner:       tuner.Config{WarmupRuns: 10, TimedRuns: 300, Poll: 100 * time.Millisecond, ReportTimeout: time.Minute},
-		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{34, 67, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1},
+		// Three slow reports in a row fail a gate on latency: the test's other packages
+		// once slowed a fast device twice in a row; the 0.1-core device is slow every time.
+		Rollouts: rollouts.Config{Plan: rollout.Plan{Stages: []float64{34, 67, 100}, BakeTime: profiles.Duration(500 * time.Millisecond), MinReports: 1, LatencyConfirmations: 3},
 			WarmupRuns: 10, TimedRuns: 300, Poll: 200 * time.Millisecond, SyncEvery: 5 * time.Second},
 		Log: log,
 	})
