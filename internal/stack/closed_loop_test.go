@@ -224,6 +224,18 @@ func checkGateFailure(t *testing.T, s *stack.Stack) {
 		for _, st := range list {
 			t.Logf("class gate: rollout %s %s: %s%s", st.Rollout.ID, st.Rollout.State, st.Rollout.Message, history(st.Rollout))
 		}
+		for _, dev := range []string{"gate-a", "gate-b", "gate-zz-slow"} {
+			resp, err := cli.Get(ctx, profiles.Prefix+"reports/gate/"+dev+"/", clientv3.WithPrefix())
+			if err != nil {
+				return
+			}
+			for _, kv := range resp.Kvs {
+				var rep fpv1.Report
+				if proto.Unmarshal(kv.Value, &rep) == nil {
+					t.Logf("class gate: %s report %s %s rollout %q ok %v p95 %v threads %d", dev, rep.GetKind(), rep.GetVariantId(), rep.GetRolloutId(), rep.GetOk(), time.Duration(rep.GetP95Ns()), rep.GetThreads())
+				}
+			}
+		}
 	}()
 	waitFor(t, 6*time.Minute, "a rolled-back rollout in class gate", func() bool {
 		list, err := rollout.NewStore(cli).List(ctx, "gate")
