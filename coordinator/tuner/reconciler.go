@@ -219,6 +219,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 		trials[i] = t.Trial
 	}
 	lim := Limits(cls.SLO)
+	lim.Headroom = r.cfg.Headroom
 	d := tuning.Decide(lim, st.Base.Trial, trials, search)
 	switch d.Verdict {
 	case tuning.Met, tuning.Infeasible:

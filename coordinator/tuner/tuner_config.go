@@ -17,8 +17,11 @@ type Config struct {
 	// commands are sent again.
 	ReportTimeout time.Duration
 	// Poll is the requeue delay while waiting for devices or reports.
-	Poll   time.Duration
-	Search tuning.SearchConfig
+	Poll time.Duration
+	// Headroom is the share of a class's p95 SLO an accepted variant must leave free
+	// (tuning.Limits.Headroom); 0 means DefaultHeadroom, a negative value none.
+	Headroom float64
+	Search   tuning.SearchConfig
 	Log    *slog.Logger
 }
 
@@ -29,6 +32,8 @@ const (
 	DefaultTimedRuns     = 300
 	DefaultReportTimeout = 2 * time.Minute
 	DefaultPoll          = 500 * time.Millisecond
+	// DefaultHeadroom: tuning aims at 90% of the p95 SLO, the gates judge all of it.
+	DefaultHeadroom = 0.1
 )
 
 func (c Config) withDefaults() Config {
@@ -46,6 +51,14 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Poll <= 0 {
 		c.Poll = DefaultPoll
+	}
+	switch {
+	case c.Headroom == 0:
+		c.Headroom = DefaultHeadroom
+	case c.Headroom < 0:
+		c.Headroom = 0
+	case c.Headroom > 0.5:
+		c.Headroom = 0.5
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

@@ -14,10 +14,32 @@ import (
 // Limits are the parts of a class SLO that a variant is judged against.
 // A zero MaxModelBytes or MaxPeakMemory means no limit.
 type Limits struct {
-	P95             time.Duration
+	P95 time.Duration
+	// Headroom is the share of P95 a variant must leave free to be accepted: tuning
+	// aims at (1 − Headroom)·P95, so that the fleet's measurements, taken under other
+	// loads than the probe cohort's, do not fail the rollout's gates on a variant that
+	// only just fit. The gates judge P95 itself.
+	Headroom        float64
 	MaxAccuracyDrop float64 // percentage points
 	MaxModelBytes   int64
 	MaxPeakMemory   int64
+}
+
+// target is the p95 a variant must meet: P95 less the headroom.
+func (l Limits) target() time.Duration {
+	if l.Headroom <= 0 {
+		return l.P95
+	}
+	return time.Duration(float64(l.P95) * (1 - l.Headroom))
+}
+
+// sloText names the p95 limit in messages: the SLO, and the target when a headroom
+// lowers it.
+func (l Limits) sloText() string {
+	if l.Headroom <= 0 {
+		return fmt.Sprintf("slo %v", round(l.P95))
+	}
+	return fmt.Sprintf("target %v (slo %v less %.0f%% headroom)", round(l.target()), round(l.P95), 100*l.Headroom)
 }
 
 // Trial is one variant that was built and measured. Budget is the share of the base
@@ -102,8 +124,8 @@ type Decision struct {
 // Violation says which limit a trial breaks, or "" when it meets them all.
 func (l Limits) Violation(t Trial) string {
 	switch {
-	case l.P95 > 0 && t.P95 > l.P95:
-		return fmt.Sprintf("p95 %v > slo %v", round(t.P95), round(l.P95))
+	case l.P95 > 0 && t.P95 > l.target():
+		return fmt.Sprintf("p95 %v > %s", round(t.P95), l.sloText())
 	case l.MaxModelBytes > 0 && t.ModelBytes > l.MaxModelBytes:
 		return fmt.Sprintf("model %d bytes > slo %d", t.ModelBytes, l.MaxModelBytes)
 	case l.MaxPeakMemory > 0 && t.PeakMemory > l.MaxPeakMemory:
@@ -117,7 +139,7 @@ func (l Limits) Violation(t Trial) string {
 // fitsCost reports whether a trial meets the cost limits (latency, size, memory),
 // ignoring accuracy.
 func (l Limits) fitsCost(t Trial) bool {
-	return (l.P95 <= 0 || t.P95 <= l.P95) &&
+	return (l.P95 <= 0 || t.P95 <= l.target()) &&
 		(l.MaxModelBytes <= 0 || t.ModelBytes <= l.MaxModelBytes) &&
 		(l.MaxPeakMemory <= 0 || t.PeakMemory <= l.MaxPeakMemory)
 }
@@ -159,17 +181,17 @@ func Decide(lim Limits, base Trial, trials []Trial, cfg SearchConfig) Decision {
 		if len(trials) >= cfg.MaxIterations {
 			return Decision{Verdict: Met, Accepted: &best, Reason: fmt.Sprintf("iteration limit %d reached: best variant kept", cfg.MaxIterations)}
 		}
-		roomy := lim.P95 > 0 && float64(best.P95) < (1-cfg.Room)*float64(lim.P95)
+		roomy := lim.P95 > 0 && float64(best.P95) < (1-cfg.Room)*float64(lim.target())
 		if !roomy || hi.Budget-best.Budget < 2*cfg.MinStep {
-			return Decision{Verdict: Met, Accepted: &best, Reason: fmt.Sprintf("p95 %v within slo %v; less pruning (budget %.3f) misses: %s",
-				round(best.P95), round(lim.P95), hi.Budget, lim.Violation(hi))}
+			return Decision{Verdict: Met, Accepted: &best, Reason: fmt.Sprintf("p95 %v within %s; less pruning (budget %.3f) misses: %s",
+				round(best.P95), lim.sloText(), hi.Budget, lim.Violation(hi))}
 		}
-		next := best.Budget * float64(lim.P95) / float64(best.P95) * cfg.Safety
+		next := best.Budget * float64(lim.target()) / float64(best.P95) * cfg.Safety
 		next = clamp(next, best.Budget+cfg.MinStep, hi.Budget-cfg.MinStep)
 		if next > (best.Budget+hi.Budget)/2 {
 			next = (best.Budget + hi.Budget) / 2
 		}
-		return Decision{Verdict: Continue, NextBudget: next, Reason: fmt.Sprintf("p95 %v leaves room under slo %v: prune less to win back accuracy", round(best.P95), round(lim.P95))}
+		return Decision{Verdict: Continue, NextBudget: next, Reason: fmt.Sprintf("p95 %v leaves room under %s: prune less to win back accuracy", round(best.P95), lim.sloText())}
 	}
 
 	if len(trials) >= cfg.MaxIterations {
@@ -190,9 +212,9 @@ func Decide(lim Limits, base Trial, trials []Trial, cfg SearchConfig) Decision {
 		return Decision{Verdict: Infeasible, Reason: bindingReason(lim, hi, nil, cfg)}
 	}
 	next := hi.Budget * costRatio(lim, hi) * cfg.Safety
-	if cfg.BudgetFor != nil && lim.P95 > 0 && hi.P95 > lim.P95 && costRatio(lim, hi) == float64(lim.P95)/float64(hi.P95) {
+	if cfg.BudgetFor != nil && lim.P95 > 0 && hi.P95 > lim.target() && costRatio(lim, hi) == float64(lim.target())/float64(hi.P95) {
 		// Latency binds: ask the latency model, which knows which layers cost what.
-		if b := cfg.BudgetFor(time.Duration(float64(lim.P95) * cfg.Safety)); b > 0 {
+		if b := cfg.BudgetFor(time.Duration(float64(lim.target()) * cfg.Safety)); b > 0 {
 			next = b
 		}
 	}
@@ -206,8 +228,8 @@ func Decide(lim Limits, base Trial, trials []Trial, cfg SearchConfig) Decision {
 // costRatio is the factor by which the trial's most violated cost limit must shrink.
 func costRatio(lim Limits, t Trial) float64 {
 	r := 1.0
-	if lim.P95 > 0 && t.P95 > lim.P95 {
-		r = math.Min(r, float64(lim.P95)/float64(t.P95))
+	if lim.P95 > 0 && t.P95 > lim.target() {
+		r = math.Min(r, float64(lim.target())/float64(t.P95))
 	}
 	if lim.MaxModelBytes > 0 && t.ModelBytes > lim.MaxModelBytes {
 		r = math.Min(r, float64(lim.MaxModelBytes)/float64(t.ModelBytes))

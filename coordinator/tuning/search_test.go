@@ -126,3 +126,26 @@ func TestDecideIterationLimit(t *testing.T) {
 		t.Errorf("got %+v, want infeasible after 3 variants", d)
 	}
 }
+
+// TestDecideHeadroom checks that with a headroom a variant must meet the lowered
+// target to be accepted, and that the messages name both the target and the SLO.
+func TestDecideHeadroom(t *testing.T) {
+	lim := Limits{P95: 100 * time.Microsecond, Headroom: 0.1, MaxAccuracyDrop: 5}
+	base := Trial{Budget: 1, VariantID: "base", P95: 400 * time.Microsecond}
+	within := Trial{Budget: 0.3, VariantID: "v1", P95: 95 * time.Microsecond, AccuracyDrop: 1}
+	d := Decide(lim, base, []Trial{within}, SearchConfig{})
+	if d.Verdict == Met {
+		t.Fatalf("95µs accepted against a 90µs target: %+v", d)
+	}
+	if v := lim.Violation(within); !strings.Contains(v, "target 90µs (slo 100µs less 10% headroom)") {
+		t.Errorf("violation %q, want the target and the slo named", v)
+	}
+	under := Trial{Budget: 0.25, VariantID: "v2", P95: 88 * time.Microsecond, AccuracyDrop: 1.5}
+	d = Decide(lim, base, []Trial{within, under}, SearchConfig{})
+	if d.Verdict != Met || d.Accepted.VariantID != "v2" {
+		t.Fatalf("decision %+v, want v2 accepted", d)
+	}
+	if lim.Headroom = 0; lim.Violation(within) != "" {
+		t.Errorf("without headroom 95µs breaks a 100µs slo: %q", lim.Violation(within))
+	}
+}

@@ -64,9 +64,12 @@ func printClass(w io.Writer, r Result) {
 		rows = append(rows, *st.Base)
 	}
 	rows = append(rows, st.Trials...)
+	// Marked as tuning judged them: against the SLO less the default headroom.
+	lim := tuner.Limits(r.SLO)
+	lim.Headroom = tuner.DefaultHeadroom
 	for _, rec := range rows {
 		mark := "miss"
-		if v := tuner.Limits(r.SLO).Violation(rec.Trial); v == "" {
+		if v := lim.Violation(rec.Trial); v == "" {
 			mark = "ok"
 		}
 		if rec.VariantID == st.Accepted {
