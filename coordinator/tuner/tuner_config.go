@@ -22,7 +22,7 @@ type Config struct {
 	// (tuning.Limits.Headroom); 0 means DefaultHeadroom, a negative value none.
 	Headroom float64
 	Search   tuning.SearchConfig
-	Log    *slog.Logger
+	Log      *slog.Logger
 }
 
 // Defaults of Config.
