@@ -66,9 +66,15 @@ func (rep Report) Violation(slo profiles.SLO) string {
 	return strings.Join(v, ", ")
 }
 
-// latencyOnly reports whether the report breaks slo by its p95 alone.
+// GrossLatencyFactor is how far over the p95 SLO a report must be to fail a gate at
+// once, without confirmations: a busy moment doubles a p95, a device that cannot run
+// the variant misses by far more.
+const GrossLatencyFactor = 3
+
+// latencyOnly reports whether the report breaks slo by its p95 alone, and by less
+// than GrossLatencyFactor times: such a miss needs confirming.
 func (rep Report) latencyOnly(slo profiles.SLO) bool {
-	if slo.P95Latency <= 0 || rep.P95 <= slo.P95Latency.D() {
+	if slo.P95Latency <= 0 || rep.P95 <= slo.P95Latency.D() || rep.P95 > GrossLatencyFactor*slo.P95Latency.D() {
 		return false
 	}
 	ok := rep

@@ -679,7 +679,7 @@ func TestNextTable(t *testing.T) {
 	}
 	slowOne := func(r Rollout) []Report {
 		reps := goodAll(r)
-		reps[0].P95 = time.Second
+		reps[0].P95 = 50 * time.Millisecond // over the 35ms slo, under 3× it
 		return reps
 	}
 	slowTwice := func(r Rollout) []Report {
@@ -805,6 +805,19 @@ func TestLatencyViolationNeedsConfirmation(t *testing.T) {
 		r := c.step(obs, t0.Add(8*time.Minute))
 		if r.State != StateRolledBack || !strings.Contains(r.Message, "no new measurement within 5m0s") {
 			t.Fatalf("state %s, message %q; want rolled back for no new measurement", r.State, r.Message)
+		}
+	})
+	t.Run("a gross miss does not wait", func(t *testing.T) {
+		c := &coordinator{t: t}
+		c.save(newRollout(t, plan))
+		obs := Observations{SLO: slo, Devices: devices(2)}
+		c.step(obs, t0)
+		gross := good("dev-00", t0.Add(time.Second))
+		gross.P95 = 110 * time.Millisecond // over 3× the 35ms slo
+		obs.Reports = []Report{gross}
+		r := c.step(obs, t0.Add(2*time.Second))
+		if r.State != StateRolledBack || !strings.Contains(r.Message, "device dev-00: p95 110ms > slo 35ms") {
+			t.Fatalf("state %s, message %q; want rolled back at once", r.State, r.Message)
 		}
 	})
 	t.Run("hard failures do not wait", func(t *testing.T) {
