@@ -10,9 +10,17 @@ const smallM = 3
 // the row of op(A) with the rows of B (B is n×k): the fully connected forward at
 // batch 1.
 func gemvRowsDot(transA bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	row := make([]float32, k)
+	direct := !transA && alpha == 1 // dot with A's rows as they are: no copy
+	var row []float32
+	if !direct {
+		row = make([]float32, k)
+	}
 	for i := range m {
-		loadRow(transA, i, k, a, lda, alpha, row)
+		if direct {
+			row = a[i*lda : i*lda+k]
+		} else {
+			loadRow(transA, i, k, a, lda, alpha, row)
+		}
 		ci := c[i*ldc : i*ldc+n]
 		parallelFor(n, 8, n*k, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
