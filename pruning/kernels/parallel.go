@@ -36,9 +36,12 @@ var activeCalls atomic.Int32
 
 // minParallelWork is the number of multiply-adds below which a kernel stays on the
 // calling goroutine, and half of it the least work worth handing to one more
-// goroutine: waking a parked worker costs several microseconds (more on a loaded
-// machine), the time of ~100K multiply-adds in the AVX2 kernel.
-const minParallelWork = 256 << 10
+// goroutine. Waking a parked worker and sharing B's cache lines cost more than the
+// arithmetic suggests: on the 2-core machine at load ~1, with 256K here a batch-1
+// LeNet-5 ran at 0.87-0.92× ONNX Runtime's speed on 2 threads (slower than on 1), with
+// 4M at 0.99-1.12×; ResNet-8 0.50-0.52× against 0.50-0.82× (bench/engine -quick, three
+// runs each). Training GEMMs are far above it either way.
+const minParallelWork = 4 << 20
 
 // parallelFor splits [0, n) into contiguous chunks, each a multiple of grain (except
 // the last), and runs fn on them using up to MaxThreads goroutines, the caller's
