@@ -16,9 +16,6 @@ import (
 var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func kern4x24(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
-
-//go:noescape
 func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int)
 
 //go:noescape
@@ -37,15 +34,12 @@ func axpyAVX2(a float32, x, y *float32, n int)
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
 var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, name: "avx2-4x24"}
 
-// kernel4x24 checks the panels' lengths once and hands them to the assembly.
+// kernel4x24 adds the tile's product to C: kernel4x24x accumulating, with no epilogue.
 func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
 	if kc <= 0 {
 		return
 	}
-	_ = ap[4*kc-1]
-	_ = bp[(kc-1)*ldbp+23]
-	_ = c[3*ldc+23]
-	kern4x24(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc)
+	kernel4x24x(kc, ap, bp, ldbp, c, ldc, true, tileEpilogue{})
 }
 
 // kernel4xNarrow is kernel4x24 for a tile of w ≤ 16 columns: it computes 8 or 16

@@ -2,190 +2,6 @@
 
 #include "textflag.h"
 
-// func kern4x24(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
-//
-// C[4×24] += Apanel[4×kc] · Bpanel[kc×24]: twelve 8-wide accumulators (Y0–Y11), three
-// vectors of B (Y12–Y14) and one broadcast of A (Y15) per k step; the loop is
-// unrolled by four. Each step prefetches the B row eight steps ahead: B is often read
-// in place, a row every ldbp floats (one thread, medians of three: ResNet-8's 3×3
-// GEMMs went from 60, 49 and 35 to 68, 65 and 42 GFLOP/s, LeNet-5's conv2 from 42 to 58). ap holds 4 floats per k step; bp holds 24 floats per k step,
-// ldbp floats apart. kc must be at least 1.
-TEXT ·kern4x24(SB), NOSPLIT, $0-48
-	MOVQ kc+0(FP), CX
-	MOVQ ap+8(FP), SI
-	MOVQ bp+16(FP), DI
-	MOVQ ldbp+24(FP), R8
-	SHLQ $2, R8
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R9
-	SHLQ $2, R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	MOVQ CX, BX
-	SHRQ $2, BX
-	JZ tail
-loop4:
-	PREFETCHT0 (DI)(R8*8)
-	PREFETCHT0 64(DI)(R8*8)
-	VMOVUPS (DI), Y12
-	VMOVUPS 32(DI), Y13
-	VMOVUPS 64(DI), Y14
-	VBROADCASTSS 0(SI), Y15
-	VFMADD231PS Y12, Y15, Y0
-	VFMADD231PS Y13, Y15, Y1
-	VFMADD231PS Y14, Y15, Y2
-	VBROADCASTSS 4(SI), Y15
-	VFMADD231PS Y12, Y15, Y3
-	VFMADD231PS Y13, Y15, Y4
-	VFMADD231PS Y14, Y15, Y5
-	VBROADCASTSS 8(SI), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VFMADD231PS Y14, Y15, Y8
-	VBROADCASTSS 12(SI), Y15
-	VFMADD231PS Y12, Y15, Y9
-	VFMADD231PS Y13, Y15, Y10
-	VFMADD231PS Y14, Y15, Y11
-	ADDQ R8, DI
-	PREFETCHT0 (DI)(R8*8)
-	PREFETCHT0 64(DI)(R8*8)
-	VMOVUPS (DI), Y12
-	VMOVUPS 32(DI), Y13
-	VMOVUPS 64(DI), Y14
-	VBROADCASTSS 16(SI), Y15
-	VFMADD231PS Y12, Y15, Y0
-	VFMADD231PS Y13, Y15, Y1
-	VFMADD231PS Y14, Y15, Y2
-	VBROADCASTSS 20(SI), Y15
-	VFMADD231PS Y12, Y15, Y3
-	VFMADD231PS Y13, Y15, Y4
-	VFMADD231PS Y14, Y15, Y5
-	VBROADCASTSS 24(SI), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VFMADD231PS Y14, Y15, Y8
-	VBROADCASTSS 28(SI), Y15
-	VFMADD231PS Y12, Y15, Y9
-	VFMADD231PS Y13, Y15, Y10
-	VFMADD231PS Y14, Y15, Y11
-	ADDQ R8, DI
-	PREFETCHT0 (DI)(R8*8)
-	PREFETCHT0 64(DI)(R8*8)
-	VMOVUPS (DI), Y12
-	VMOVUPS 32(DI), Y13
-	VMOVUPS 64(DI), Y14
-	VBROADCASTSS 32(SI), Y15
-	VFMADD231PS Y12, Y15, Y0
-	VFMADD231PS Y13, Y15, Y1
-	VFMADD231PS Y14, Y15, Y2
-	VBROADCASTSS 36(SI), Y15
-	VFMADD231PS Y12, Y15, Y3
-	VFMADD231PS Y13, Y15, Y4
-	VFMADD231PS Y14, Y15, Y5
-	VBROADCASTSS 40(SI), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VFMADD231PS Y14, Y15, Y8
-	VBROADCASTSS 44(SI), Y15
-	VFMADD231PS Y12, Y15, Y9
-	VFMADD231PS Y13, Y15, Y10
-	VFMADD231PS Y14, Y15, Y11
-	ADDQ R8, DI
-	PREFETCHT0 (DI)(R8*8)
-	PREFETCHT0 64(DI)(R8*8)
-	VMOVUPS (DI), Y12
-	VMOVUPS 32(DI), Y13
-	VMOVUPS 64(DI), Y14
-	VBROADCASTSS 48(SI), Y15
-	VFMADD231PS Y12, Y15, Y0
-	VFMADD231PS Y13, Y15, Y1
-	VFMADD231PS Y14, Y15, Y2
-	VBROADCASTSS 52(SI), Y15
-	VFMADD231PS Y12, Y15, Y3
-	VFMADD231PS Y13, Y15, Y4
-	VFMADD231PS Y14, Y15, Y5
-	VBROADCASTSS 56(SI), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VFMADD231PS Y14, Y15, Y8
-	VBROADCASTSS 60(SI), Y15
-	VFMADD231PS Y12, Y15, Y9
-	VFMADD231PS Y13, Y15, Y10
-	VFMADD231PS Y14, Y15, Y11
-	ADDQ R8, DI
-	ADDQ $64, SI
-	DECQ BX
-	JNZ loop4
-tail:
-	ANDQ $3, CX
-	JZ store
-loop1:
-	PREFETCHT0 (DI)(R8*8)
-	PREFETCHT0 64(DI)(R8*8)
-	VMOVUPS (DI), Y12
-	VMOVUPS 32(DI), Y13
-	VMOVUPS 64(DI), Y14
-	VBROADCASTSS 0(SI), Y15
-	VFMADD231PS Y12, Y15, Y0
-	VFMADD231PS Y13, Y15, Y1
-	VFMADD231PS Y14, Y15, Y2
-	VBROADCASTSS 4(SI), Y15
-	VFMADD231PS Y12, Y15, Y3
-	VFMADD231PS Y13, Y15, Y4
-	VFMADD231PS Y14, Y15, Y5
-	VBROADCASTSS 8(SI), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VFMADD231PS Y14, Y15, Y8
-	VBROADCASTSS 12(SI), Y15
-	VFMADD231PS Y12, Y15, Y9
-	VFMADD231PS Y13, Y15, Y10
-	VFMADD231PS Y14, Y15, Y11
-	ADDQ R8, DI
-	ADDQ $16, SI
-	DECQ CX
-	JNZ loop1
-store:
-	VADDPS 0(DX), Y0, Y0
-	VMOVUPS Y0, 0(DX)
-	VADDPS 32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
-	VADDPS 64(DX), Y2, Y2
-	VMOVUPS Y2, 64(DX)
-	ADDQ R9, DX
-	VADDPS 0(DX), Y3, Y3
-	VMOVUPS Y3, 0(DX)
-	VADDPS 32(DX), Y4, Y4
-	VMOVUPS Y4, 32(DX)
-	VADDPS 64(DX), Y5, Y5
-	VMOVUPS Y5, 64(DX)
-	ADDQ R9, DX
-	VADDPS 0(DX), Y6, Y6
-	VMOVUPS Y6, 0(DX)
-	VADDPS 32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
-	VADDPS 64(DX), Y8, Y8
-	VMOVUPS Y8, 64(DX)
-	ADDQ R9, DX
-	VADDPS 0(DX), Y9, Y9
-	VMOVUPS Y9, 0(DX)
-	VADDPS 32(DX), Y10, Y10
-	VMOVUPS Y10, 32(DX)
-	VADDPS 64(DX), Y11, Y11
-	VMOVUPS Y11, 64(DX)
-	VZEROUPPER
-	RET
-
 // func dotAVX2(x, y *float32, n int) float32
 TEXT ·dotAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
@@ -458,10 +274,18 @@ done:
 
 // func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int)
 //
-// kern4x24 with the write to C chosen by flags: bit 0 adds C's old value (else C is
-// overwritten: beta = 0 needs no clearing pass), bit 1 adds shift[r] to row r, bit 2
-// adds the residual tile at res (row stride ldr floats), bit 3 applies Relu. The
-// epilogue bits are for the last k block of a GEMM, when C receives its final value.
+// C[4×24] (+)= Apanel[4×kc] · Bpanel[kc×24]: twelve 8-wide accumulators (Y0–Y11),
+// three vectors of B (Y12–Y14) and one broadcast of A (Y15) per k step; the loop is
+// unrolled by four. ap holds 4 floats per k step; bp holds 24 floats per k step, ldbp
+// floats apart; kc must be at least 1. Each step prefetches the B row eight steps
+// ahead: B is often read in place, a row every ldbp floats (one thread, medians of
+// three: ResNet-8's 3×3 GEMMs went from 60, 49 and 35 to 68, 65 and 42 GFLOP/s,
+// LeNet-5's conv2 from 42 to 58).
+//
+// flags choose the write to C: bit 0 adds C's old value (else C is overwritten: beta
+// = 0 needs no clearing pass), bit 1 adds shift[r] to row r, bit 2 adds the residual
+// tile at res (row stride ldr floats), bit 3 applies Relu. The epilogue bits are for
+// the last k block of a GEMM, when C receives its final value.
 TEXT ·kern4x24x(SB), NOSPLIT, $0-80
 	MOVQ kc+0(FP), CX
 	MOVQ ap+8(FP), SI
@@ -738,7 +562,7 @@ xnorelu3:
 
 // func kern4x8(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
 //
-// kern4x24 for a 8-wide tile: the ragged last panel of B, so that a GEMM with 49
+// kern4x24x (accumulating, no epilogue) for an 8-wide tile: the ragged last panel of B, so that a GEMM with 49
 // columns does not compute 72.
 TEXT ·kern4x8(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
@@ -783,7 +607,7 @@ kern4x8loop:
 
 // func kern4x16(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
 //
-// kern4x24 for a 16-wide tile: the ragged last panel of B, so that a GEMM with 49
+// kern4x24x (accumulating, no epilogue) for a 16-wide tile: the ragged last panel of B, so that a GEMM with 49
 // columns does not compute 72.
 TEXT ·kern4x16(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
