@@ -219,13 +219,20 @@ func reportTimeout(p Plan) time.Duration {
 	return DefaultReportTimeout
 }
 
+// remeasureAsked returns the request to measure device id again after run slow
+// reports in a row, or nil when none was made.
+func (r Rollout) remeasureAsked(id string, run int) *Remeasure {
+	for i, q := range r.Remeasures {
+		if q.Device == id && q.Violations == run {
+			return &r.Remeasures[i]
+		}
+	}
+	return nil
+}
+
 // remeasureExpired reports whether device id was asked to measure again after run
 // slow reports in a row, longer than the report timeout ago.
 func remeasureExpired(r Rollout, id string, run int, now time.Time) bool {
-	for _, q := range r.Remeasures {
-		if q.Device == id && q.Violations == run {
-			return now.Sub(q.At) >= reportTimeout(r.Plan)
-		}
-	}
-	return false
+	q := r.remeasureAsked(id, run)
+	return q != nil && now.Sub(q.At) >= reportTimeout(r.Plan)
 }

@@ -66,7 +66,7 @@ func Next(r Rollout, obs Observations, now time.Time) (Rollout, []Action) {
 		var acts []Action
 		out := r.clone()
 		for _, id := range slices.Sorted(maps.Keys(remeasure)) {
-			if asked(r, id, remeasure[id]) {
+			if r.remeasureAsked(id, remeasure[id]) != nil {
 				continue
 			}
 			out.Remeasures = append(out.Remeasures, Remeasure{Device: id, Violations: remeasure[id], At: now})
@@ -86,17 +86,6 @@ func Next(r Rollout, obs Observations, now time.Time) (Rollout, []Action) {
 		return out, nil
 	}
 	return r, nil
-}
-
-// asked reports whether device id was already asked to measure again after run slow
-// reports in a row.
-func asked(r Rollout, id string, run int) bool {
-	for _, q := range r.Remeasures {
-		if q.Device == id && q.Violations == run {
-			return true
-		}
-	}
-	return false
 }
 
 // Executed records that the pending actions were carried out at now: the bake time

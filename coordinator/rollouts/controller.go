@@ -250,6 +250,19 @@ func (c *Controller) observe(ctx context.Context, cls profiles.DeviceClass, r ro
 	return obs, nil
 }
 
+// sendEach sends every device of action a the command newCmd builds, with the id
+// <action id>-<device>.
+func (c *Controller) sendEach(ctx context.Context, r rollout.Rollout, a rollout.Action, newCmd func() *fpv1.Command) error {
+	for _, dev := range a.Devices {
+		cmd := newCmd()
+		cmd.Id = a.ID + "-" + dev
+		if _, err := c.fleet.SendCommand(ctx, r.Class, dev, cmd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // execute carries out one action of r; command ids derive from the action id and
 // device, so a repeat after a failover is de-duplicated.
 func (c *Controller) execute(ctx context.Context, f profiles.Fence, r rollout.Rollout, a rollout.Action) error {
@@ -259,35 +272,26 @@ func (c *Controller) execute(ctx context.Context, f profiles.Fence, r rollout.Ro
 		if err != nil {
 			return err
 		}
-		for _, dev := range a.Devices {
-			cmd := &fpv1.Command{Id: a.ID + "-" + dev, Kind: &fpv1.Command_Install{Install: &fpv1.InstallCommand{
+		return c.sendEach(ctx, r, a, func() *fpv1.Command {
+			return &fpv1.Command{Kind: &fpv1.Command_Install{Install: &fpv1.InstallCommand{
 				Manifest: v.Signed(), RolloutId: r.ID, Stage: int32(a.Stage),
 				WarmupRuns: int32(c.cfg.WarmupRuns), TimedRuns: int32(c.cfg.TimedRuns)}}}
-			if _, err := c.fleet.SendCommand(ctx, r.Class, dev, cmd); err != nil {
-				return err
-			}
-		}
+		})
 	case rollout.ActionRemeasure:
 		v, err := c.variant(ctx, r.Class, a.Variant)
 		if err != nil {
 			return err
 		}
-		for _, dev := range a.Devices {
-			cmd := &fpv1.Command{Id: a.ID + "-" + dev, Kind: &fpv1.Command_Benchmark{Benchmark: &fpv1.BenchmarkCommand{
+		return c.sendEach(ctx, r, a, func() *fpv1.Command {
+			return &fpv1.Command{Kind: &fpv1.Command_Benchmark{Benchmark: &fpv1.BenchmarkCommand{
 				Manifest: v.Signed(), Purpose: "gate", RolloutId: r.ID, Stage: int32(a.Stage),
 				WarmupRuns: int32(c.cfg.WarmupRuns), TimedRuns: int32(c.cfg.TimedRuns), BatchSize: 1}}}
-			if _, err := c.fleet.SendCommand(ctx, r.Class, dev, cmd); err != nil {
-				return err
-			}
-		}
+		})
 	case rollout.ActionRollback:
-		for _, dev := range a.Devices {
-			cmd := &fpv1.Command{Id: a.ID + "-" + dev, Kind: &fpv1.Command_Rollback{Rollback: &fpv1.RollbackCommand{
+		return c.sendEach(ctx, r, a, func() *fpv1.Command {
+			return &fpv1.Command{Kind: &fpv1.Command_Rollback{Rollback: &fpv1.RollbackCommand{
 				ToVariant: r.Previous, Reason: a.Reason, RolloutId: r.ID, Stage: int32(a.Stage)}}}
-			if _, err := c.fleet.SendCommand(ctx, r.Class, dev, cmd); err != nil {
-				return err
-			}
-		}
+		})
 	case rollout.ActionFeedback:
 		fb := &tuner.Feedback{Devices: a.Devices}
 		if st, _, err := tuner.LoadState(ctx, c.etcd, r.Class); err == nil && st != nil {
