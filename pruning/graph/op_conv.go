@@ -23,6 +23,14 @@ type convOp struct {
 	m, oh, ow int
 	cg, mg, k int // channels and filters per group, patch length
 	direct    bool
+	// shifted: at inference, this stride-1 convolution reads its input in place, over
+	// a zero-padded copy hp×wp per channel, tap by tap (kernels.GemmAOffsets), instead
+	// of copying it out into a patch matrix; offs are the taps' row offsets into the
+	// padded copy, maxOff the largest.
+	shifted bool
+	hp, wp  int
+	offs    []int32
+	maxOff  int
 	sparse    sparseForm // per group
 	ep        *epilogue  // fused BatchNormalization/Relu (inference only)
 
@@ -84,8 +92,90 @@ func (o *convOp) infer(in [][]int) ([][]int, error) {
 	o.k = o.cg * o.w.kh * o.w.kw
 	ww := o.w
 	o.direct = ww.kh == 1 && ww.kw == 1 && ww.sh == 1 && ww.sw == 1 && ww.pt+ww.pl+ww.pb+ww.pr == 0
+	o.planShifted()
 	o.planGradAsConv()
 	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
+}
+
+// shiftedWaste is how many more output columns a shifted convolution may compute
+// than it keeps, as a fraction: its rows are the padded width wp, of which only ow are
+// output pixels. A 28×28 "same" 3×3 convolution computes 840 columns for 784 (7% more)
+// and saves a patch matrix of 9·c×784 floats.
+const shiftedWaste = 0.2
+
+// planShifted decides whether inference runs this convolution shifted (see convOp):
+// for ungrouped stride-1 windows that are not 1×1 without padding (those read their
+// input in place already), when the padded rows waste at most shiftedWaste.
+func (o *convOp) planShifted() {
+	w := o.w
+	o.shifted = false
+	if o.direct || o.group != 1 || w.sh != 1 || w.sw != 1 {
+		return
+	}
+	o.hp, o.wp = o.h+w.pt+w.pb, o.wd+w.pl+w.pr
+	if o.oh+(w.kh-1)*w.dh > o.hp || o.ow+(w.kw-1)*w.dw > o.wp {
+		return // (cannot happen for stride 1; keeps the offsets in the copy)
+	}
+	if float64(o.oh*o.wp) > (1+shiftedWaste)*float64(o.oh*o.ow) {
+		return
+	}
+	plane := o.hp * o.wp
+	if int64(o.c)*int64(plane)+int64(o.oh*o.wp) >= 1<<31 {
+		return
+	}
+	o.offs = make([]int32, 0, o.k)
+	for c := range o.c {
+		for ky := range w.kh {
+			for kx := range w.kw {
+				o.offs = append(o.offs, int32(c*plane+ky*w.dh*o.wp+kx*w.dw))
+			}
+		}
+	}
+	o.maxOff = int(o.offs[len(o.offs)-1])
+	o.shifted = true
+}
+
+// shiftedForward computes one sample of a shifted convolution (planShifted): xs is its
+// input, ys its output, res its residual (nil: none). pad and tmp are scratch of at
+// least shiftedSizes floats. The GEMM applies the shift, and Relu when there is no
+// residual; the residual and Relu after it are added as the output columns are
+// gathered from tmp.
+func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, shift []float32, relu bool) {
+	plane, hw, ohw := o.hp*o.wp, o.h*o.wd, o.oh*o.ow
+	clear(pad)
+	for c := range o.c {
+		for y := range o.h {
+			copy(pad[c*plane+(y+o.w.pt)*o.wp+o.w.pl:][:o.wd], xs[c*hw+y*o.wd:])
+		}
+	}
+	n := o.oh * o.wp
+	nc := pa.OffsetCols(n)
+	var ep *kernels.Epilogue
+	if shift != nil || relu && res == nil {
+		ep = &kernels.Epilogue{Shift: shift, Relu: relu && res == nil}
+	}
+	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep)
+	for m := range o.m {
+		dst := ys[m*ohw:][:ohw]
+		src := tmp[m*nc:]
+		if res == nil {
+			for y := range o.oh {
+				copy(dst[y*o.ow:(y+1)*o.ow], src[y*o.wp:])
+			}
+			continue
+		}
+		r := res[m*ohw:][:ohw]
+		for y := range o.oh {
+			kernels.AddRelu(dst[y*o.ow:(y+1)*o.ow], src[y*o.wp:], r[y*o.ow:], relu)
+		}
+	}
+}
+
+// shiftedSizes returns the scratch shiftedForward needs with pa: the padded input
+// (with room for the last tap's whole tiles) and the GEMM's output.
+func (o *convOp) shiftedSizes(pa *kernels.PackedA) (pad, tmp int) {
+	nc := pa.OffsetCols(o.oh * o.wp)
+	return max(o.c*o.hp*o.wp, o.maxOff+nc), o.m * nc
 }
 
 // packFilters packs each group's filters (mg×k) as the GEMMs' left operand, into the
@@ -210,9 +300,6 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// GEMMs stay on their goroutine unless one sample on one goroutine is all there
 	// is of a convolution worth several threads (see gemmSerial).
 	tile := gonumTiles && !(nc == 1 && blockThreads == 1 && o.fanOut(r) > 1)
-	if !o.direct && !depthwise {
-		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
-	}
 	// The filters of each group are packed for the kernel once per forward, not once
 	// per GEMM (row block and sample), with a fused BatchNormalization's scale folded
 	// in; the GEMM then applies the shift, residual and Relu as it stores its output,
@@ -225,6 +312,15 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	default:
 		packed = o.packFilters(wt, scale)
 		o.packed = r.constant
+	}
+	shifted := o.shifted && packed != nil && !r.training
+	switch {
+	case shifted:
+		padSize, tmpSize := o.shiftedSizes(packed[0])
+		o.cols = r.ws.take(o.cols[:0], slotCols, nc, padSize)
+		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, tmpSize) // (backward's slots: free at inference)
+	case !o.direct && !depthwise:
+		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
 	}
 	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
 	gemmRows := func(s, g, y0, y1 int, col []float32) {
@@ -253,6 +349,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		for s := lo; s < hi; s++ {
 			for g := 0; g < o.group; g++ {
 				switch {
+				case shifted:
+					var res []float32
+					if residual != nil {
+						res = residual[s*o.m*ohw:][:o.m*ohw]
+					}
+					o.shiftedForward(packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shift, relu)
 				case depthwise:
 					o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
 				case o.direct:

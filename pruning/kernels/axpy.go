@@ -15,6 +15,25 @@ func axpyGeneric(a float32, x, y []float32) {
 	}
 }
 
+// AddRelu sets dst[i] = x[i] + y[i] over len(dst) elements, then clamps at zero when
+// relu is set: a residual Add, and the Relu after it, in one pass. x and y must be at
+// least as long as dst; dst may be either of them.
+func AddRelu(dst, x, y []float32, relu bool) { addRelu(dst, x, y, relu) }
+
+// addReluGeneric is addRelu in Go.
+func addReluGeneric(dst, x, y []float32, relu bool) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	if relu {
+		for i := range dst {
+			dst[i] = max(x[i]+y[i], 0)
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = x[i] + y[i]
+	}
+}
+
 // dotGeneric returns the inner product of x and y[:len(x)] with four partial sums.
 func dotGeneric(x, y []float32) float32 {
 	y = y[:len(x)]

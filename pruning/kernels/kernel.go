@@ -12,6 +12,9 @@ type kernel struct {
 	fused func(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accumulate bool, ep tileEpilogue)
 	// narrow, when set, is full for a tile of only w < nr columns, computing fewer.
 	narrow func(w, kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
+	// offsets, when set, is fused for a B given by row offsets: row p of the tile's
+	// panel is b[offs[p]:offs[p]+nr] (GemmAOffsets). The epilogue has no residual.
+	offsets func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue)
 	name   string
 }
 

@@ -16,7 +16,7 @@ import (
 var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int)
+func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int, offs *int32)
 
 //go:noescape
 func kern4x8(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
@@ -30,9 +30,12 @@ func dotAVX2(x, y *float32, n int) float32
 //go:noescape
 func axpyAVX2(a float32, x, y *float32, n int)
 
+//go:noescape
+func addReluAVX2(dst, x, y *float32, n int, relu bool)
+
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
-var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, name: "avx2-4x24"}
+var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, offsets: kernel4x24o, name: "avx2-4x24"}
 
 // kernel4x24 adds the tile's product to C: kernel4x24x accumulating, with no epilogue.
 func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
@@ -88,7 +91,34 @@ func kernel4x24x(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accum
 	if ep.relu {
 		flags |= 8
 	}
-	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ep.ldr)
+	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ep.ldr, nil)
+}
+
+// kernel4x24o is kernel4x24x for a B whose row p is b[offs[p]:offs[p]+24], with no
+// residual. The caller has checked that every offs[p]+24 <= len(b).
+func kernel4x24o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue) {
+	if kc <= 0 {
+		panic("kernels: kernel4x24o: empty k block")
+	}
+	_ = ap[4*kc-1]
+	_ = offs[kc-1]
+	_ = c[3*ldc+23]
+	var flags int
+	if accumulate {
+		flags |= 1
+	}
+	var shift *float32
+	if ep.shift != nil {
+		_ = ep.shift[3]
+		flags, shift = flags|2, &ep.shift[0]
+	}
+	if ep.res != nil {
+		panic("kernels: kernel4x24o: residual not supported")
+	}
+	if ep.relu {
+		flags |= 8
+	}
+	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(b), 0, unsafe.SliceData(c), ldc, flags, shift, nil, 0, &offs[0])
 }
 
 // ownGemm reports whether Gemm runs the packed kernels of this package rather than
@@ -121,6 +151,17 @@ func axpy(a float32, x, y []float32) {
 	}
 	_ = x[len(y)-1]
 	axpyAVX2(a, unsafe.SliceData(x), unsafe.SliceData(y), len(y))
+}
+
+// addRelu sets dst[i] = x[i] + y[i], clamped at zero with relu, over len(dst)
+// elements; x and y must be at least as long.
+func addRelu(dst, x, y []float32, relu bool) {
+	if !hasAVX2FMA || len(dst) == 0 {
+		addReluGeneric(dst, x, y, relu)
+		return
+	}
+	_, _ = x[len(dst)-1], y[len(dst)-1]
+	addReluAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y), len(dst), relu)
 }
 
 //go:noescape

@@ -272,7 +272,31 @@ done:
 	VZEROUPPER
 	RET
 
-// func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int)
+// OSTEP is one k step of kern4x24x with B's rows given by offsets: the row's offset
+// (in floats from DI) is the int32 at ob(R8), A's four values are at a0..a3(SI).
+#define OSTEP(ob, a0, a1, a2, a3) \
+	MOVLQSX ob(R8), AX; \
+	VMOVUPS (DI)(AX*4), Y12; \
+	VMOVUPS 32(DI)(AX*4), Y13; \
+	VMOVUPS 64(DI)(AX*4), Y14; \
+	VBROADCASTSS a0(SI), Y15; \
+	VFMADD231PS Y12, Y15, Y0; \
+	VFMADD231PS Y13, Y15, Y1; \
+	VFMADD231PS Y14, Y15, Y2; \
+	VBROADCASTSS a1(SI), Y15; \
+	VFMADD231PS Y12, Y15, Y3; \
+	VFMADD231PS Y13, Y15, Y4; \
+	VFMADD231PS Y14, Y15, Y5; \
+	VBROADCASTSS a2(SI), Y15; \
+	VFMADD231PS Y12, Y15, Y6; \
+	VFMADD231PS Y13, Y15, Y7; \
+	VFMADD231PS Y14, Y15, Y8; \
+	VBROADCASTSS a3(SI), Y15; \
+	VFMADD231PS Y12, Y15, Y9; \
+	VFMADD231PS Y13, Y15, Y10; \
+	VFMADD231PS Y14, Y15, Y11
+
+// func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int, offs *int32)
 //
 // C[4×24] (+)= Apanel[4×kc] · Bpanel[kc×24]: twelve 8-wide accumulators (Y0–Y11),
 // three vectors of B (Y12–Y14) and one broadcast of A (Y15) per k step; the loop is
@@ -286,7 +310,11 @@ done:
 // = 0 needs no clearing pass), bit 1 adds shift[r] to row r, bit 2 adds the residual
 // tile at res (row stride ldr floats), bit 3 applies Relu. The epilogue bits are for
 // the last k block of a GEMM, when C receives its final value.
-TEXT ·kern4x24x(SB), NOSPLIT, $0-80
+//
+// With offs not nil, B is not a panel with a row stride: row p of B starts offs[p]
+// floats past bp (ldbp is unused). A stride-1 convolution reads its input that way,
+// each k step one tap of one channel shifted over a padded image, with no im2col copy.
+TEXT ·kern4x24x(SB), NOSPLIT, $0-88
 	MOVQ kc+0(FP), CX
 	MOVQ ap+8(FP), SI
 	MOVQ bp+16(FP), DI
@@ -312,6 +340,9 @@ TEXT ·kern4x24x(SB), NOSPLIT, $0-80
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ offs+80(FP), AX
+	TESTQ AX, AX
+	JNZ xoffsets
 	MOVQ CX, BX
 	SHRQ $2, BX
 	JZ xtail
@@ -436,6 +467,30 @@ xloop1:
 	ADDQ $16, SI
 	DECQ CX
 	JNZ xloop1
+	JMP xstore
+xoffsets:
+	MOVQ AX, R8
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ xotail
+xoloop4:
+	OSTEP(0, 0, 4, 8, 12)
+	OSTEP(4, 16, 20, 24, 28)
+	OSTEP(8, 32, 36, 40, 44)
+	OSTEP(12, 48, 52, 56, 60)
+	ADDQ $16, R8
+	ADDQ $64, SI
+	DECQ BX
+	JNZ xoloop4
+xotail:
+	ANDQ $3, CX
+	JZ xstore
+xoloop1:
+	OSTEP(0, 0, 4, 8, 12)
+	ADDQ $4, R8
+	ADDQ $16, SI
+	DECQ CX
+	JNZ xoloop1
 xstore:
 	VXORPS Y14, Y14, Y14
 	TESTQ $1, R10
@@ -664,5 +719,60 @@ kern4x16loop:
 	VMOVUPS Y6, 0(DX)
 	VADDPS 32(DX), Y7, Y7
 	VMOVUPS Y7, 32(DX)
+	VZEROUPPER
+	RET
+
+// func addReluAVX2(dst, x, y *float32, n int, relu bool)
+//
+// dst[i] = x[i] + y[i], clamped at zero when relu is set, for i < n: a residual added
+// (and Relu applied) as a convolution's output is gathered.
+TEXT ·addReluAVX2(SB), NOSPLIT, $0-33
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVBQZX relu+32(FP), AX
+	VXORPS Y15, Y15, Y15
+	TESTQ AX, AX
+	JNZ ar8relu
+ar8:
+	CMPQ CX, $8
+	JLT ar1
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP ar8
+ar8relu:
+	CMPQ CX, $8
+	JLT ar1
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMAXPS Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP ar8relu
+ar1:
+	TESTQ CX, CX
+	JZ ardone
+	VMOVSS (SI), X0
+	VADDSS (DX), X0, X0
+	TESTQ AX, AX
+	JZ arstore
+	VMAXSS X15, X0, X0
+arstore:
+	VMOVSS X0, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DX
+	ADDQ $4, DI
+	DECQ CX
+	JMP ar1
+ardone:
 	VZEROUPPER
 	RET

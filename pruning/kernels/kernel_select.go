@@ -13,6 +13,10 @@ func microKernel() kernel { return genericKernel }
 // axpy computes y += a·x over len(y) elements; x must be at least as long.
 func axpy(a float32, x, y []float32) { axpyGeneric(a, x, y) }
 
+// addRelu sets dst[i] = x[i] + y[i], clamped at zero with relu, over len(dst)
+// elements; x and y must be at least as long.
+func addRelu(dst, x, y []float32, relu bool) { addReluGeneric(dst, x, y, relu) }
+
 // dot returns the inner product of x and y[:len(x)].
 func dot(x, y []float32) float32 { return dotGeneric(x, y) }
 

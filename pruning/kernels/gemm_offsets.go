@@ -1,0 +1,125 @@
+package kernels
+
+import "fmt"
+
+// OffsetCols returns how many columns GemmAOffsets computes, and writes, for an n-column
+// product with pa: n rounded up to whole micro-kernel tiles when the packed kernels
+// run it, else n.
+func (pa *PackedA) OffsetCols(n int) int {
+	if !pa.offsetKernel() {
+		return n
+	}
+	nr := pa.kern.nr
+	return (n + nr - 1) / nr * nr
+}
+
+// offsetKernel reports whether GemmAOffsets runs pa through the micro-kernel.
+func (pa *PackedA) offsetKernel() bool { return pa.data != nil && pa.kern.offsets != nil }
+
+// GemmAOffsets sets C = A·B, with A packed by PackA (M×K) and B a K×n matrix given by
+// row offsets: row p of B is b[offs[p] : offs[p]+n]. A stride-1 convolution reads its
+// input this way, in place: over an image padded to width wp, the row of channel c and
+// tap (ky, kx) starts at c·hp·wp + ky·wp + kx, and output column y·wp+x is the output
+// pixel (y, x) for x below the output width (the other columns are discarded). That
+// is the product im2col would copy the input out for.
+//
+// GemmAOffsets computes whole micro-kernel tiles: columns up to pa.OffsetCols(n).
+// Every row of B must have that many values in b and every row of C that many
+// columns; the columns past n receive values that mean nothing. ep's Shift and Relu
+// are applied as C is stored; a Residual is not supported. It panics when an offset,
+// a size or a stride does not fit.
+func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
+	if n < 0 {
+		panic(fmt.Sprintf("kernels: GemmAOffsets: negative dimension n=%d", n))
+	}
+	if ep != nil && ep.Residual != nil {
+		panic("kernels: GemmAOffsets: a residual epilogue is not supported")
+	}
+	ep.check(pa.M, n)
+	if len(offs) < pa.K {
+		panic(fmt.Sprintf("kernels: GemmAOffsets: %d row offsets for K=%d", len(offs), pa.K))
+	}
+	nc := pa.OffsetCols(n)
+	for p, o := range offs[:pa.K] {
+		if o < 0 || int(o)+nc > len(b) {
+			panic(fmt.Sprintf("kernels: GemmAOffsets: row %d of B at offset %d, %d columns, past len(b)=%d", p, o, nc, len(b)))
+		}
+	}
+	checkMatrix("GemmAOffsets c", pa.M, nc, c, ldc)
+	if pa.M == 0 || n == 0 {
+		return
+	}
+	if !pa.offsetKernel() {
+		gemmOffsetsRef(pa, n, b, offs, c, ldc, ep)
+		return
+	}
+	nr := pa.kern.nr
+	parallelFor(nc/nr, 1, pa.M*nc*pa.K, func(lo, hi int) {
+		gemmOffsetsPanels(pa, lo, hi, b, offs, c, ldc, ep)
+	})
+}
+
+// gemmOffsetsPanels computes the column panels [lo, hi) of GemmAOffsets with the
+// micro-kernel, one kcBlock of A's packed columns at a time (PackA's layout), the
+// panel of B reused from L1 across the row panels.
+func gemmOffsetsPanels(pa *PackedA, lo, hi int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
+	kern := pa.kern
+	mr, nr := kern.mr, kern.nr
+	var edge [128]float32 // an mr×nr tile for the last rows when M is not a multiple of mr
+	var shift [8]float32  // their shifts, padded to mr
+	for pc := 0; pc < pa.K; pc += kcBlock {
+		kc := min(kcBlock, pa.K-pc)
+		last := pc+kc == pa.K
+		o := offs[pc : pc+kc]
+		for jp := lo; jp < hi; jp++ {
+			j := jp * nr
+			bj := b[j:]
+			for ir := 0; ir < pa.M; ir += mr {
+				ap := pa.data[pc*pa.mPad+ir*kc : pc*pa.mPad+(ir+mr)*kc]
+				h := min(mr, pa.M-ir)
+				var te tileEpilogue
+				if last && ep.active() {
+					te.relu = ep.Relu
+					if ep.Shift != nil {
+						te.shift = ep.Shift[ir:]
+					}
+				}
+				if h == mr {
+					kern.offsets(kc, ap, bj, o, c[ir*ldc+j:], ldc, pc > 0, te)
+					continue
+				}
+				tile := edge[:mr*nr]
+				if te.shift != nil {
+					copy(shift[:mr], te.shift[:h])
+					te.shift = shift[:mr]
+				}
+				if pc > 0 {
+					for i := range h {
+						copy(tile[i*nr:(i+1)*nr], c[(ir+i)*ldc+j:])
+					}
+				}
+				kern.offsets(kc, ap, bj, o, tile, nr, pc > 0, te)
+				for i := range h {
+					copy(c[(ir+i)*ldc+j:(ir+i)*ldc+j+nr], tile[i*nr:(i+1)*nr])
+				}
+			}
+		}
+	}
+}
+
+// gemmOffsetsRef is GemmAOffsets by rows of A and axpy, for an A kept unpacked (gonum
+// builds, or too few rows for the kernels).
+func gemmOffsetsRef(pa *PackedA, n int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
+	for i := range pa.M {
+		row := c[i*ldc : i*ldc+n]
+		clear(row)
+		for p := range pa.K {
+			a := pa.a[i*pa.lda+p]
+			if pa.transA {
+				a = pa.a[p*pa.lda+i]
+			}
+			axpy(pa.alpha*a, b[offs[p]:int(offs[p])+n], row)
+		}
+		ep.applyRow(i, 0, row)
+	}
+}
