@@ -31,8 +31,8 @@ type convOp struct {
 	hp, wp  int
 	offs    []int32
 	maxOff  int
-	sparse    sparseForm // per group
-	ep        *epilogue  // fused BatchNormalization/Relu (inference only)
+	sparse  sparseForm // per group
+	ep      *epilogue  // fused BatchNormalization/Relu (inference only)
 
 	shift  []float32          // bias merged into the fused BatchNormalization's shift
 	packs  []*kernels.PackedA // the filters packed for the kernel, reused run to run

@@ -15,7 +15,7 @@ type kernel struct {
 	// offsets, when set, is fused for a B given by row offsets: row p of the tile's
 	// panel is b[offs[p]:offs[p]+nr] (GemmAOffsets). The epilogue has no residual.
 	offsets func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue)
-	name   string
+	name    string
 }
 
 // genericKernel is the pure-Go 4×4 micro-kernel: sixteen scalar accumulators that the
