@@ -69,6 +69,46 @@ func BenchmarkConvForward(b *testing.B) {
 	}
 }
 
+// BenchmarkConvShifted times one inference Conv forward at batch 1, one thread, both
+// ways where planShifted takes the shape: through the patch matrix and shifted.
+func BenchmarkConvShifted(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range convBenchShapes {
+		n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: map[string]Attr{
+			"kernel_shape": IntsAttr(int64(sh.k), int64(sh.k)),
+			"strides":      IntsAttr(int64(sh.s), int64(sh.s)),
+			"pads":         IntsAttr(int64(sh.p), int64(sh.p), int64(sh.p), int64(sh.p)),
+		}}
+		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
+		for _, shifted := range []bool{false, true} {
+			op, err := newConv(n, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			o := op.(*convOp)
+			outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if shifted && !o.shifted {
+				continue
+			}
+			o.shifted = shifted
+			b.Run(fmt.Sprintf("%s/shifted=%v", sh.name, shifted), func(b *testing.B) {
+				y := tensor.New(outs[0]...)
+				r := &runState{threads: 1, constant: true, ws: &workspace{}}
+				in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
+				o.forward(r, in, out)
+				for range b.N {
+					o.forward(r, in, out)
+				}
+				macs := float64(sh.m * sh.c * sh.k * sh.k * y.Shape[2] * y.Shape[3])
+				b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
 // BenchmarkConvGemmOnly times the conv's GEMM alone (one kernels.Gemm call, patch
 // matrix prebuilt) at batch 1, to show what the executor adds around it.
 func BenchmarkConvGemmOnly(b *testing.B) {

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"slices"
+
 	"github.com/fleetprune/fleetprune/pruning/kernels"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 )
@@ -23,14 +25,17 @@ type convOp struct {
 	m, oh, ow int
 	cg, mg, k int // channels and filters per group, patch length
 	direct    bool
-	// shifted: at inference, this stride-1 convolution reads its input in place, over
-	// a zero-padded copy hp×wp per channel, tap by tap (kernels.GemmAOffsets), instead
-	// of copying it out into a patch matrix; offs are the taps' row offsets into the
-	// padded copy, maxOff the largest.
+	// shifted: at inference, this convolution reads its input in place, tap by tap
+	// (kernels.GemmAOffsets), instead of copying it out into a patch matrix: over a
+	// zero-padded copy of each channel, split by stride into sh·sw phase planes of
+	// hq×wq (one plane for stride 1), so that every tap's window is a contiguous run
+	// of a plane. offs are the taps' row offsets into the copy, maxOff the largest;
+	// phases marks the planes some tap reads.
 	shifted bool
-	hp, wp  int
+	hq, wq  int
 	offs    []int32
 	maxOff  int
+	phases  []bool
 	sparse  sparseForm // per group
 	ep      *epilogue  // fused BatchNormalization/Relu (inference only)
 
@@ -97,41 +102,53 @@ func (o *convOp) infer(in [][]int) ([][]int, error) {
 	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
 }
 
-// shiftedWaste is how many more output columns a shifted convolution may compute
-// than it keeps, as a fraction: its rows are the padded width wp, of which only ow are
-// output pixels. A 28×28 "same" 3×3 convolution computes 840 columns for 784 (7% more)
-// and saves a patch matrix of 9·c×784 floats.
-const shiftedWaste = 0.2
+// shiftedWaste is how much more work a shifted convolution may do than the patch
+// matrix route: its output rows are a phase plane's width wq, of which only ow are
+// output pixels, and its tiles are whole (24 wide with the AVX2 kernel). A 28×28
+// "same" 3×3 convolution computes 840 columns for 784 (7% more); a 7×7 one 72 for 49
+// (29% more than the 56 of the patch route), LeNet-5's conv2 96 for 64 (50% more),
+// and still both ran faster shifted than with their patch matrix copied out: one
+// thread, batch 1, minimum of five (BenchmarkConvShifted): ResNet-8's 7×7 conv2
+// 75 vs 86µs, LeNet-5's conv2 65 vs 95µs, ResNet-8's 28×28 3×3 67 vs 88µs.
+const shiftedWaste = 0.6
 
 // planShifted decides whether inference runs this convolution shifted (see convOp):
-// for ungrouped stride-1 windows that are not 1×1 without padding (those read their
-// input in place already), when the padded rows waste at most shiftedWaste.
+// for ungrouped windows that are not 1×1 stride 1 without padding (those read their
+// input in place already), when the wasted columns stay within shiftedWaste.
 func (o *convOp) planShifted() {
 	w := o.w
 	o.shifted = false
-	if o.direct || o.group != 1 || w.sh != 1 || w.sw != 1 {
+	if o.direct || o.group != 1 || w.kh == 1 && w.kw == 1 {
+		// (A strided 1×1 window's patch matrix is the phase plane it reads anyway.)
 		return
 	}
-	o.hp, o.wp = o.h+w.pt+w.pb, o.wd+w.pl+w.pr
-	if o.oh+(w.kh-1)*w.dh > o.hp || o.ow+(w.kw-1)*w.dw > o.wp {
-		return // (cannot happen for stride 1; keeps the offsets in the copy)
+	hp, wp := o.h+w.pt+w.pb, o.wd+w.pl+w.pr
+	o.hq, o.wq = (hp+w.sh-1)/w.sh, (wp+w.sw-1)/w.sw
+	if o.oh-1+(w.kh-1)*w.dh/w.sh >= o.hq || o.ow-1+(w.kw-1)*w.dw/w.sw >= o.wq {
+		return // (ceil_mode windows past the padding)
 	}
-	if float64(o.oh*o.wp) > (1+shiftedWaste)*float64(o.oh*o.ow) {
+	const nr = 24 // the AVX2 kernel's tile width, a planning estimate
+	if float64((o.oh*o.wq+nr-1)/nr*nr) > (1+shiftedWaste)*float64((o.oh*o.ow+7)/8*8) {
 		return
 	}
-	plane := o.hp * o.wp
-	if int64(o.c)*int64(plane)+int64(o.oh*o.wp) >= 1<<31 {
+	plane := o.hq * o.wq
+	chanStride := w.sh * w.sw * plane
+	if int64(o.c)*int64(chanStride)+int64(o.oh*o.wq+nr) >= 1<<31 {
 		return
 	}
 	o.offs = make([]int32, 0, o.k)
+	o.phases = make([]bool, w.sh*w.sw)
 	for c := range o.c {
 		for ky := range w.kh {
 			for kx := range w.kw {
-				o.offs = append(o.offs, int32(c*plane+ky*w.dh*o.wp+kx*w.dw))
+				dy, dx := ky*w.dh, kx*w.dw
+				ph := dy%w.sh*w.sw + dx%w.sw
+				o.phases[ph] = true
+				o.offs = append(o.offs, int32(c*chanStride+ph*plane+dy/w.sh*o.wq+dx/w.sw))
 			}
 		}
 	}
-	o.maxOff = int(o.offs[len(o.offs)-1])
+	o.maxOff = int(slices.Max(o.offs))
 	o.shifted = true
 }
 
@@ -141,41 +158,81 @@ func (o *convOp) planShifted() {
 // residual; the residual and Relu after it are added as the output columns are
 // gathered from tmp.
 func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, shift []float32, relu bool) {
-	plane, hw, ohw := o.hp*o.wp, o.h*o.wd, o.oh*o.ow
-	clear(pad)
-	for c := range o.c {
-		for y := range o.h {
-			copy(pad[c*plane+(y+o.w.pt)*o.wp+o.w.pl:][:o.wd], xs[c*hw+y*o.wd:])
-		}
-	}
-	n := o.oh * o.wp
+	o.fillPhases(xs, pad)
+	n := o.oh * o.wq
 	nc := pa.OffsetCols(n)
 	var ep *kernels.Epilogue
 	if shift != nil || relu && res == nil {
 		ep = &kernels.Epilogue{Shift: shift, Relu: relu && res == nil}
 	}
 	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep)
+	ohw := o.oh * o.ow
 	for m := range o.m {
 		dst := ys[m*ohw:][:ohw]
 		src := tmp[m*nc:]
 		if res == nil {
 			for y := range o.oh {
-				copy(dst[y*o.ow:(y+1)*o.ow], src[y*o.wp:])
+				copy(dst[y*o.ow:(y+1)*o.ow], src[y*o.wq:])
 			}
 			continue
 		}
 		r := res[m*ohw:][:ohw]
 		for y := range o.oh {
-			kernels.AddRelu(dst[y*o.ow:(y+1)*o.ow], src[y*o.wp:], r[y*o.ow:], relu)
+			kernels.AddRelu(dst[y*o.ow:(y+1)*o.ow], src[y*o.wq:], r[y*o.ow:], relu)
 		}
 	}
 }
 
-// shiftedSizes returns the scratch shiftedForward needs with pa: the padded input
+// fillPhases writes the zero-padded input xs into pad as the phase planes that the
+// taps read (see convOp.shifted).
+func (o *convOp) fillPhases(xs, pad []float32) {
+	w := &o.w
+	clear(pad)
+	plane := o.hq * o.wq
+	chanStride := w.sh * w.sw * plane
+	hw := o.h * o.wd
+	for c := range o.c {
+		for y := range o.h {
+			yp := y + w.pt
+			py, qy := yp%w.sh, yp/w.sh
+			row := xs[c*hw+y*o.wd:][:o.wd]
+			base := c*chanStride + py*w.sw*plane + qy*o.wq
+			if w.sw == 1 {
+				if o.phases[py] {
+					copy(pad[base+w.pl:][:o.wd], row)
+				}
+				continue
+			}
+			for px := range w.sw {
+				if !o.phases[py*w.sw+px] {
+					continue
+				}
+				// Input columns x with (x+pl) mod sw == px, at plane column (x+pl)/sw.
+				x0 := ((px-w.pl)%w.sw + w.sw) % w.sw
+				if x0 >= o.wd {
+					continue
+				}
+				dst := pad[base+px*plane+(x0+w.pl)/w.sw:][:(o.wd-x0+w.sw-1)/w.sw]
+				src := row[x0:]
+				if w.sw == 2 {
+					for i := range dst {
+						dst[i] = src[2*i]
+					}
+					continue
+				}
+				for i := range dst {
+					dst[i] = src[i*w.sw]
+				}
+			}
+		}
+	}
+}
+
+// shiftedSizes returns the scratch shiftedForward needs with pa: the phase planes
 // (with room for the last tap's whole tiles) and the GEMM's output.
 func (o *convOp) shiftedSizes(pa *kernels.PackedA) (pad, tmp int) {
-	nc := pa.OffsetCols(o.oh * o.wp)
-	return max(o.c*o.hp*o.wp, o.maxOff+nc), o.m * nc
+	nc := pa.OffsetCols(o.oh * o.wq)
+	return max(o.c*o.w.sh*o.w.sw*o.hq*o.wq, o.maxOff+nc), o.m * nc
 }
 
 // packFilters packs each group's filters (mg×k) as the GEMMs' left operand, into the
