@@ -36,6 +36,11 @@ type convOp struct {
 	offs    []int32
 	maxOff  int
 	phases  []bool
+	// fillRows[y] is where input row y's phase row starts in a channel's planes (-1:
+	// no tap reads it); fillCols[px] says which of its columns go to phase plane px:
+	// from column x0, every sw-th, n of them, to plane column q0 on.
+	fillRows []int
+	fillCols []struct{ x0, n, q0 int }
 	sparse  sparseForm // per group
 	ep      *epilogue  // fused BatchNormalization/Relu (inference only)
 
@@ -149,6 +154,24 @@ func (o *convOp) planShifted() {
 		}
 	}
 	o.maxOff = int(slices.Max(o.offs))
+	o.fillRows = make([]int, o.h)
+	for y := range o.h {
+		yp := y + w.pt
+		py, qy := yp%w.sh, yp/w.sh
+		o.fillRows[y] = -1
+		for px := range w.sw {
+			if o.phases[py*w.sw+px] {
+				o.fillRows[y] = py*w.sw*plane + qy*o.wq
+			}
+		}
+	}
+	o.fillCols = make([]struct{ x0, n, q0 int }, w.sw)
+	for px := range w.sw {
+		x0 := ((px-w.pl)%w.sw + w.sw) % w.sw // input columns x with (x+pl) mod sw == px
+		if x0 < o.wd {
+			o.fillCols[px].x0, o.fillCols[px].n, o.fillCols[px].q0 = x0, (o.wd-x0+w.sw-1)/w.sw, (x0+w.pl)/w.sw
+		}
+	}
 	o.shifted = true
 }
 
@@ -168,18 +191,12 @@ func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []flo
 	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep)
 	ohw := o.oh * o.ow
 	for m := range o.m {
-		dst := ys[m*ohw:][:ohw]
-		src := tmp[m*nc:]
+		dst, src := ys[m*ohw:][:ohw], tmp[m*nc:]
 		if res == nil {
-			for y := range o.oh {
-				copy(dst[y*o.ow:(y+1)*o.ow], src[y*o.wq:])
-			}
+			kernels.CopyRows(dst, o.ow, src, o.wq, o.ow, o.oh)
 			continue
 		}
-		r := res[m*ohw:][:ohw]
-		for y := range o.oh {
-			kernels.AddRelu(dst[y*o.ow:(y+1)*o.ow], src[y*o.wq:], r[y*o.ow:], relu)
-		}
+		kernels.AddReluRows(dst, o.ow, src, o.wq, res[m*ohw:][:ohw], o.ow, o.ow, o.oh, relu)
 	}
 }
 
@@ -192,29 +209,30 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 	chanStride := w.sh * w.sw * plane
 	hw := o.h * o.wd
 	for c := range o.c {
-		for y := range o.h {
-			yp := y + w.pt
-			py, qy := yp%w.sh, yp/w.sh
-			row := xs[c*hw+y*o.wd:][:o.wd]
-			base := c*chanStride + py*w.sw*plane + qy*o.wq
-			if w.sw == 1 {
-				if o.phases[py] {
-					copy(pad[base+w.pl:][:o.wd], row)
-				}
+		for y, rb := range o.fillRows {
+			if rb < 0 {
 				continue
 			}
-			for px := range w.sw {
-				if !o.phases[py*w.sw+px] {
+			if w.sw == 1 && w.sh == 1 {
+				// One phase: the channel's rows, each into its padded row.
+				kernels.CopyRows(pad[c*chanStride+rb+w.pl:], o.wq, xs[c*hw:], o.wd, o.wd, o.h)
+				break
+			}
+			row := xs[c*hw+y*o.wd:][:o.wd]
+			base := c*chanStride + rb
+			if w.sw == 1 {
+				copy(pad[base+w.pl:][:o.wd], row)
+				continue
+			}
+			py := rb / (w.sw * plane)
+			for px, fc := range o.fillCols {
+				if fc.n == 0 || !o.phases[py*w.sw+px] {
 					continue
 				}
-				// Input columns x with (x+pl) mod sw == px, at plane column (x+pl)/sw.
-				x0 := ((px-w.pl)%w.sw + w.sw) % w.sw
-				if x0 >= o.wd {
-					continue
-				}
-				dst := pad[base+px*plane+(x0+w.pl)/w.sw:][:(o.wd-x0+w.sw-1)/w.sw]
-				src := row[x0:]
+				dst := pad[base+px*plane+fc.q0:][:fc.n]
+				src := row[fc.x0:]
 				if w.sw == 2 {
+					src = src[:2*(fc.n-1)+1]
 					for i := range dst {
 						dst[i] = src[2*i]
 					}

@@ -20,6 +20,40 @@ func axpyGeneric(a float32, x, y []float32) {
 // least as long as dst; dst may be either of them.
 func AddRelu(dst, x, y []float32, relu bool) { addRelu(dst, x, y, relu) }
 
+// CopyRows copies rows rows of n elements from src (row stride lds) to dst (row
+// stride ldd). It panics when a matrix does not fit its slice.
+func CopyRows(dst []float32, ldd int, src []float32, lds int, n, rows int) {
+	checkMatrix("CopyRows dst", rows, n, dst, ldd)
+	checkMatrix("CopyRows src", rows, n, src, lds)
+	if rows > 0 && n > 0 {
+		addReluRows(dst, ldd, src, lds, nil, 0, n, rows, false, false)
+	}
+}
+
+// AddReluRows is AddRelu over rows rows of n elements, each operand with its row
+// stride: dst = x + y, clamped at zero with relu. It panics when a matrix does not
+// fit its slice.
+func AddReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, relu bool) {
+	checkMatrix("AddReluRows dst", rows, n, dst, ldd)
+	checkMatrix("AddReluRows x", rows, n, x, ldx)
+	checkMatrix("AddReluRows y", rows, n, y, ldy)
+	if rows > 0 && n > 0 {
+		addReluRows(dst, ldd, x, ldx, y, ldy, n, rows, true, relu)
+	}
+}
+
+// addReluRowsGeneric is addReluRows in Go.
+func addReluRowsGeneric(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, add, relu bool) {
+	for r := range rows {
+		d, xs := dst[r*ldd:r*ldd+n], x[r*ldx:r*ldx+n]
+		if !add {
+			copy(d, xs)
+			continue
+		}
+		addReluGeneric(d, xs, y[r*ldy:r*ldy+n], relu)
+	}
+}
+
 // addReluGeneric is addRelu in Go.
 func addReluGeneric(dst, x, y []float32, relu bool) {
 	x, y = x[:len(dst)], y[:len(dst)]

@@ -33,6 +33,9 @@ func axpyAVX2(a float32, x, y *float32, n int)
 //go:noescape
 func addReluAVX2(dst, x, y *float32, n int, relu bool)
 
+//go:noescape
+func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
+
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
 var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, offsets: kernel4x24o, name: "avx2-4x24"}
@@ -162,6 +165,24 @@ func addRelu(dst, x, y []float32, relu bool) {
 	}
 	_, _ = x[len(dst)-1], y[len(dst)-1]
 	addReluAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y), len(dst), relu)
+}
+
+// addReluRows is addRelu over rows of n elements, each operand with its row stride;
+// y is unused (and may be nil) with add unset. The caller has checked the bounds.
+func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, add, relu bool) {
+	if !hasAVX2FMA {
+		addReluRowsGeneric(dst, ldd, x, ldx, y, ldy, n, rows, add, relu)
+		return
+	}
+	mode := 0
+	var yp *float32
+	if add {
+		mode, yp = 1, unsafe.SliceData(y)
+		if relu {
+			mode = 2
+		}
+	}
+	addReluRowsAVX2(unsafe.SliceData(dst), ldd, unsafe.SliceData(x), ldx, yp, ldy, n, rows, mode)
 }
 
 //go:noescape

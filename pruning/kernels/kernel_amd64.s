@@ -776,3 +776,68 @@ arstore:
 ardone:
 	VZEROUPPER
 	RET
+
+// func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
+//
+// For each of rows rows: dst[:n] = x[:n] (mode 0), x[:n] + y[:n] (mode 1), or that
+// clamped at zero (mode 2); then each pointer moves on by its row stride (in floats).
+// It gathers a shifted convolution's output rows out of the wider rows the GEMM
+// wrote, and pads its input rows: a call per row cost more than the row.
+TEXT ·addReluRowsAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	SHLQ $2, R8
+	MOVQ x+16(FP), SI
+	MOVQ ldx+24(FP), R9
+	SHLQ $2, R9
+	MOVQ y+32(FP), DX
+	MOVQ ldy+40(FP), R10
+	SHLQ $2, R10
+	MOVQ n+48(FP), R11
+	MOVQ rows+56(FP), R12
+	MOVQ mode+64(FP), R13
+	VXORPS Y15, Y15, Y15
+	TESTQ R12, R12
+	JZ rrdone
+rrrow:
+	XORQ AX, AX
+	MOVQ R11, CX
+rr8:
+	CMPQ CX, $8
+	JLT rr1
+	VMOVUPS (SI)(AX*4), Y0
+	TESTQ R13, R13
+	JZ rr8store
+	VADDPS (DX)(AX*4), Y0, Y0
+	CMPQ R13, $2
+	JNE rr8store
+	VMAXPS Y15, Y0, Y0
+rr8store:
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	SUBQ $8, CX
+	JMP rr8
+rr1:
+	TESTQ CX, CX
+	JZ rrnext
+	VMOVSS (SI)(AX*4), X0
+	TESTQ R13, R13
+	JZ rr1store
+	VADDSS (DX)(AX*4), X0, X0
+	CMPQ R13, $2
+	JNE rr1store
+	VMAXSS X15, X0, X0
+rr1store:
+	VMOVSS X0, (DI)(AX*4)
+	INCQ AX
+	DECQ CX
+	JMP rr1
+rrnext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	ADDQ R10, DX
+	DECQ R12
+	JNZ rrrow
+rrdone:
+	VZEROUPPER
+	RET

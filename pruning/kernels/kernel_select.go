@@ -17,6 +17,11 @@ func axpy(a float32, x, y []float32) { axpyGeneric(a, x, y) }
 // elements; x and y must be at least as long.
 func addRelu(dst, x, y []float32, relu bool) { addReluGeneric(dst, x, y, relu) }
 
+// addReluRows is addRelu over rows of n elements, each operand with its row stride.
+func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, add, relu bool) {
+	addReluRowsGeneric(dst, ldd, x, ldx, y, ldy, n, rows, add, relu)
+}
+
 // dot returns the inner product of x and y[:len(x)].
 func dot(x, y []float32) float32 { return dotGeneric(x, y) }
 

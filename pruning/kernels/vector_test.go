@@ -67,6 +67,48 @@ func TestAddReluLengths(t *testing.T) {
 	}
 }
 
+// TestAddReluRows checks CopyRows and AddReluRows against the scalar loops on padded
+// strides at lengths around the vector width, and that they leave the gaps between
+// rows alone.
+func TestAddReluRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 28, 30} {
+		for _, mode := range []int{0, 1, 2} {
+			const rows = 5
+			ldd, ldx, ldy := n+3, n+1, n+2
+			x, y := randSlice(r, rows*ldx), randSlice(r, rows*ldy)
+			dst := randSlice(r, rows*ldd)
+			want := slices.Clone(dst)
+			for i := range rows {
+				for j := range n {
+					v := x[i*ldx+j]
+					if mode > 0 {
+						v += y[i*ldy+j]
+					}
+					if mode == 2 {
+						v = max(v, 0)
+					}
+					want[i*ldd+j] = v
+				}
+			}
+			if mode == 0 {
+				CopyRows(dst, ldd, x, ldx, n, rows)
+			} else {
+				AddReluRows(dst, ldd, x, ldx, y, ldy, n, rows, mode == 2)
+			}
+			if !slices.Equal(dst, want) {
+				t.Fatalf("n=%d mode=%d: got %v, want %v", n, mode, dst, want)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("CopyRows into a short slice did not panic")
+		}
+	}()
+	CopyRows(make([]float32, 10), 4, make([]float32, 12), 4, 4, 3)
+}
+
 // TestMicroKernelDepths runs the build's micro-kernel alone at every depth 1..9 (the
 // assembly unrolls k by four) on a B panel read in place with a row stride larger
 // than the tile, against a scalar product; C's elements outside the tile must not
