@@ -41,8 +41,8 @@ type convOp struct {
 	// from column x0, every sw-th, n of them, to plane column q0 on.
 	fillRows []int
 	fillCols []struct{ x0, n, q0 int }
-	sparse  sparseForm // per group
-	ep      *epilogue  // fused BatchNormalization/Relu (inference only)
+	sparse   sparseForm // per group
+	ep       *epilogue  // fused BatchNormalization/Relu (inference only)
 
 	shift  []float32          // bias merged into the fused BatchNormalization's shift
 	packs  []*kernels.PackedA // the filters packed for the kernel, reused run to run
