@@ -71,16 +71,7 @@ func im2colRowsT(threads int, x []float32, c, h, wd int, w *window, oh, ow, y0, 
 			// De-interleave one input row into its two column phases.
 			pr, i := r&1, r>>1
 			src := img[r*wd:][:wd]
-			d0 := phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]:][:pw[0]]
-			d1 := phases[base[pr][1]+(ch*ph[pr]+i)*pw[1]:][:pw[1]]
-			pairs := src[:2*len(d1)]
-			d0 = d0[:len(d1)]
-			for x := range d1 {
-				d0[x], d1[x] = pairs[2*x], pairs[2*x+1]
-			}
-			if pw[0] > pw[1] {
-				phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]+pw[1]] = src[wd-1]
-			}
+			kernels.Deinterleave2(phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]:][:pw[0]], phases[base[pr][1]+(ch*ph[pr]+i)*pw[1]:][:pw[1]], src)
 		}
 	}
 	for ki := 0; ki < kh; ki++ {

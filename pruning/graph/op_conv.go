@@ -224,6 +224,13 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 				copy(pad[base+w.pl:][:o.wd], row)
 				continue
 			}
+			if w.sw == 2 {
+				// Even input columns go to phase pl mod 2 from plane column pl/2, odd
+				// ones to the other phase (both are written, used or not).
+				pe, qe, qo := w.pl%2, w.pl/2, (w.pl+1)/2
+				kernels.Deinterleave2(pad[base+pe*plane+qe:][:(o.wd+1)/2], pad[base+(1-pe)*plane+qo:][:o.wd/2], row)
+				continue
+			}
 			py := rb / (w.sw * plane)
 			for px, fc := range o.fillCols {
 				if fc.n == 0 || !o.phases[py*w.sw+px] {

@@ -1,5 +1,7 @@
 package kernels
 
+import "fmt"
+
 // axpyGeneric computes y += a·x over len(y) elements; x must be at least as long.
 func axpyGeneric(a float32, x, y []float32) {
 	x = x[:len(y)]
@@ -39,6 +41,28 @@ func AddReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 	checkMatrix("AddReluRows y", rows, n, y, ldy)
 	if rows > 0 && n > 0 {
 		addReluRows(dst, ldd, x, ldx, y, ldy, n, rows, true, relu)
+	}
+}
+
+// Deinterleave2 splits src into its even- and odd-indexed elements: even[i] = src[2i]
+// for i < (len(src)+1)/2 and odd[i] = src[2i+1] for i < len(src)/2 (a stride-2
+// window's two column phases). It panics when even or odd is too short.
+func Deinterleave2(even, odd, src []float32) {
+	ne, no := (len(src)+1)/2, len(src)/2
+	if len(even) < ne || len(odd) < no {
+		panic(fmt.Sprintf("kernels: Deinterleave2: %d and %d elements for the phases of %d", len(even), len(odd), len(src)))
+	}
+	deinterleave2(even, odd[:no], src)
+	if ne > no {
+		even[no] = src[len(src)-1]
+	}
+}
+
+// deinterleave2Generic is deinterleave2 in Go.
+func deinterleave2Generic(even, odd, src []float32) {
+	even, src = even[:len(odd)], src[:2*len(odd)]
+	for i := range odd {
+		even[i], odd[i] = src[2*i], src[2*i+1]
 	}
 }
 

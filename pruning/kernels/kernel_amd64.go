@@ -34,6 +34,9 @@ func axpyAVX2(a float32, x, y *float32, n int)
 func addReluAVX2(dst, x, y *float32, n int, relu bool)
 
 //go:noescape
+func deinterleave2AVX2(even, odd, src *float32, pairs int)
+
+//go:noescape
 func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
 
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
@@ -183,6 +186,16 @@ func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 		}
 	}
 	addReluRowsAVX2(unsafe.SliceData(dst), ldd, unsafe.SliceData(x), ldx, yp, ldy, n, rows, mode)
+}
+
+// deinterleave2 sets even[i] = src[2i], odd[i] = src[2i+1] for i < len(odd); the
+// caller has checked len(even) >= len(odd) and len(src) >= 2·len(odd).
+func deinterleave2(even, odd, src []float32) {
+	if !hasAVX2FMA || len(odd) == 0 {
+		deinterleave2Generic(even, odd, src)
+		return
+	}
+	deinterleave2AVX2(unsafe.SliceData(even), unsafe.SliceData(odd), unsafe.SliceData(src), len(odd))
 }
 
 //go:noescape

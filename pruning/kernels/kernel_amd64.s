@@ -777,6 +777,18 @@ ardone:
 	VZEROUPPER
 	RET
 
+// tailmask is eight all-ones lanes then eight zero lanes: the eight floats from
+// 32-4r bytes in are a mask of the first r lanes.
+DATA tailmask<>+0(SB)/8, $0xffffffffffffffff
+DATA tailmask<>+8(SB)/8, $0xffffffffffffffff
+DATA tailmask<>+16(SB)/8, $0xffffffffffffffff
+DATA tailmask<>+24(SB)/8, $0xffffffffffffffff
+DATA tailmask<>+32(SB)/8, $0
+DATA tailmask<>+40(SB)/8, $0
+DATA tailmask<>+48(SB)/8, $0
+DATA tailmask<>+56(SB)/8, $0
+GLOBL tailmask<>(SB), RODATA|NOPTR, $64
+
 // func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
 //
 // For each of rows rows: dst[:n] = x[:n] (mode 0), x[:n] + y[:n] (mode 1), or that
@@ -818,20 +830,23 @@ rr8store:
 	SUBQ $8, CX
 	JMP rr8
 rr1:
+	// The last n mod 8 elements with masked loads and stores: a scalar tail cost as
+	// much as the row's vectors for 28-float rows.
 	TESTQ CX, CX
 	JZ rrnext
-	VMOVSS (SI)(AX*4), X0
+	LEAQ tailmask<>(SB), BX
+	NEGQ CX
+	VMOVUPS 32(BX)(CX*4), Y14
+	VMASKMOVPS (SI)(AX*4), Y14, Y0
 	TESTQ R13, R13
 	JZ rr1store
-	VADDSS (DX)(AX*4), X0, X0
+	VMASKMOVPS (DX)(AX*4), Y14, Y1
+	VADDPS Y1, Y0, Y0
 	CMPQ R13, $2
 	JNE rr1store
-	VMAXSS X15, X0, X0
+	VMAXPS Y15, Y0, Y0
 rr1store:
-	VMOVSS X0, (DI)(AX*4)
-	INCQ AX
-	DECQ CX
-	JMP rr1
+	VMASKMOVPS Y0, Y14, (DI)(AX*4)
 rrnext:
 	ADDQ R8, DI
 	ADDQ R9, SI
@@ -839,5 +854,47 @@ rrnext:
 	DECQ R12
 	JNZ rrrow
 rrdone:
+	VZEROUPPER
+	RET
+
+// func deinterleave2AVX2(even, odd, src *float32, pairs int)
+//
+// even[i] = src[2i], odd[i] = src[2i+1] for i < pairs: a row of a stride-2
+// convolution's input split into its two column phases. Eight pairs per step: two
+// loads, a shuffle within 128-bit lanes and a cross-lane permute for each half.
+TEXT ·deinterleave2AVX2(SB), NOSPLIT, $0-32
+	MOVQ even+0(FP), DI
+	MOVQ odd+8(FP), R8
+	MOVQ src+16(FP), SI
+	MOVQ pairs+24(FP), CX
+di8:
+	CMPQ CX, $8
+	JLT di1
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, (R8)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	SUBQ $8, CX
+	JMP di8
+di1:
+	TESTQ CX, CX
+	JZ didone
+	MOVL (SI), AX
+	MOVL AX, (DI)
+	MOVL 4(SI), AX
+	MOVL AX, (R8)
+	ADDQ $8, SI
+	ADDQ $4, DI
+	ADDQ $4, R8
+	DECQ CX
+	JMP di1
+didone:
 	VZEROUPPER
 	RET

@@ -109,6 +109,29 @@ func TestAddReluRows(t *testing.T) {
 	CopyRows(make([]float32, 10), 4, make([]float32, 12), 4, 4, 3)
 }
 
+// TestDeinterleave2 checks Deinterleave2 at every length around the vector width.
+func TestDeinterleave2(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for n := 0; n <= 37; n++ {
+		src := randSlice(r, n)
+		even, odd := randSlice(r, (n+1)/2+2), randSlice(r, n/2+2)
+		eb, ob := slices.Clone(even), slices.Clone(odd)
+		Deinterleave2(even, odd, src)
+		for i, v := range src {
+			got := even[i/2]
+			if i%2 == 1 {
+				got = odd[i/2]
+			}
+			if got != v {
+				t.Fatalf("n=%d: element %d = %v, want %v", n, i, got, v)
+			}
+		}
+		if !slices.Equal(even[(n+1)/2:], eb[(n+1)/2:]) || !slices.Equal(odd[n/2:], ob[n/2:]) {
+			t.Fatalf("n=%d: wrote past the phases", n)
+		}
+	}
+}
+
 // TestMicroKernelDepths runs the build's micro-kernel alone at every depth 1..9 (the
 // assembly unrolls k by four) on a B panel read in place with a row stride larger
 // than the tile, against a scalar product; C's elements outside the tile must not
