@@ -23,7 +23,8 @@ func axpyGeneric(a float32, x, y []float32) {
 func AddRelu(dst, x, y []float32, relu bool) { addRelu(dst, x, y, relu) }
 
 // CopyRows copies rows rows of n elements from src (row stride lds) to dst (row
-// stride ldd). It panics when a matrix does not fit its slice.
+// stride ldd); dst must not overlap src. It panics when a matrix does not fit its
+// slice.
 func CopyRows(dst []float32, ldd int, src []float32, lds int, n, rows int) {
 	checkMatrix("CopyRows dst", rows, n, dst, ldd)
 	checkMatrix("CopyRows src", rows, n, src, lds)
@@ -33,8 +34,8 @@ func CopyRows(dst []float32, ldd int, src []float32, lds int, n, rows int) {
 }
 
 // AddReluRows is AddRelu over rows rows of n elements, each operand with its row
-// stride: dst = x + y, clamped at zero with relu. It panics when a matrix does not
-// fit its slice.
+// stride: dst = x + y, clamped at zero with relu; dst must overlap neither x nor y.
+// It panics when a matrix does not fit its slice.
 func AddReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, relu bool) {
 	checkMatrix("AddReluRows dst", rows, n, dst, ldd)
 	checkMatrix("AddReluRows x", rows, n, x, ldx)

@@ -830,10 +830,26 @@ rr8store:
 	SUBQ $8, CX
 	JMP rr8
 rr1:
-	// The last n mod 8 elements with masked loads and stores: a scalar tail cost as
-	// much as the row's vectors for 28-float rows.
+	// The last n mod 8 elements: in rows of eight or more, as the row's last eight
+	// again (dst overlaps neither operand, so redoing some is harmless); in shorter
+	// ones, with masked loads and stores. A scalar tail cost as much as the row's
+	// vectors for 28-float rows, a masked store (slow on AMD) nearly as much.
 	TESTQ CX, CX
 	JZ rrnext
+	CMPQ R11, $8
+	JLT rrmask
+	LEAQ -8(R11), AX
+	VMOVUPS (SI)(AX*4), Y0
+	TESTQ R13, R13
+	JZ rrlaststore
+	VADDPS (DX)(AX*4), Y0, Y0
+	CMPQ R13, $2
+	JNE rrlaststore
+	VMAXPS Y15, Y0, Y0
+rrlaststore:
+	VMOVUPS Y0, (DI)(AX*4)
+	JMP rrnext
+rrmask:
 	LEAQ tailmask<>(SB), BX
 	NEGQ CX
 	VMOVUPS 32(BX)(CX*4), Y14
