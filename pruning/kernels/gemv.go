@@ -23,10 +23,56 @@ func gemvRowsDot(transA bool, m, n, k int, alpha float32, a []float32, lda int, 
 		}
 		ci := c[i*ldc : i*ldc+n]
 		parallelFor(n, 8, n*k, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				ci[j] += dot(row, b[j*ldb:j*ldb+k])
-			}
+			gemvRows(hi-lo, k, row, b[lo*ldb:], ldb, ci[lo:hi], nil, true, false)
 		})
+	}
+}
+
+// MatVecT computes y = W·x + bias, clamped at zero when relu: y[j] = dot(x[:k], row j
+// of W) + bias[j] for j < n, where W is n×k row-major with row stride ldw (a fully
+// connected layer's weight [out, in]) and bias is nil or holds n values. It is the
+// batch-1 forward of a fully connected layer with its bias and Relu in one pass (AVX2
+// on amd64 CPUs that have it, four weight rows per load of x). y is overwritten. It
+// panics if a slice or stride is too small.
+func MatVecT(n, k int, x, w []float32, ldw int, bias []float32, relu bool, y []float32) {
+	if n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: MatVecT: negative dimension n=%d k=%d", n, k))
+	}
+	checkMatrix("MatVecT w", n, k, w, ldw)
+	if len(x) < k || len(y) < n || (bias != nil && len(bias) < n) {
+		panic(fmt.Sprintf("kernels: MatVecT: x %d, y %d, bias %d elements for n=%d k=%d", len(x), len(y), len(bias), n, k))
+	}
+	if n == 0 {
+		return
+	}
+	parallelFor(n, 8, n*k, func(lo, hi int) {
+		var bs []float32
+		if bias != nil {
+			bs = bias[lo:hi]
+		}
+		gemvRows(hi-lo, k, x, w[lo*ldw:], ldw, y[lo:hi], bs, false, relu)
+	})
+}
+
+// gemvRowsGeneric is gemvRows in Go.
+func gemvRowsGeneric(n, k int, x, w []float32, ldw int, y, bias []float32, accumulate, relu bool) {
+	x = x[:k]
+	y = y[:n]
+	for j := range y {
+		v := float32(0)
+		if k > 0 {
+			v = dot(x, w[j*ldw:j*ldw+k])
+		}
+		if accumulate {
+			v += y[j]
+		}
+		if bias != nil {
+			v += bias[j]
+		}
+		if relu {
+			v = max(v, 0)
+		}
+		y[j] = v
 	}
 }
 
