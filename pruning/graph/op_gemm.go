@@ -100,6 +100,9 @@ func (o *gemmOp) ldb() int {
 
 func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 	y := out[0].Data
+	if o.forwardVec(r, in, y) {
+		return
+	}
 	beta := float32(0)
 	if o.hasC && o.beta != 0 {
 		c := in[2].Data
@@ -128,6 +131,33 @@ func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 	}
 	o.finish(r, y)
 }
+
+// forwardVec runs the few-sample forward of a fully connected layer (x·Wᵀ + b, W as
+// [out, in]) as one fused product per sample, bias and Relu included, and reports
+// whether it did: not for other layouts, an alpha other than 1, a C that is not one
+// bias per output, or a batch above kernels' few-row limit.
+func (o *gemmOp) forwardVec(r *runState, in []*tensor.Tensor, y []float32) bool {
+	if o.transA || !o.transB || o.alpha != 1 || o.m > gemvMaxRows || (o.sparse != nil && !r.training) {
+		return false
+	}
+	var bias []float32
+	if o.hasC && o.beta != 0 {
+		if o.beta != 1 || o.cm != 1 || o.cn != o.n {
+			return false
+		}
+		bias = in[2].Data
+	}
+	relu := o.ep != nil && o.ep.relu >= 0 && !r.training
+	x, w := in[0].Data, in[1].Data
+	for i := range o.m {
+		kernels.MatVecT(o.n, o.k, x[i*o.k:(i+1)*o.k], w, o.k, bias, relu, y[i*o.n:(i+1)*o.n])
+	}
+	return true
+}
+
+// gemvMaxRows is the batch up to which a fully connected forward runs sample by sample
+// (kernels.Gemm's own threshold for skipping its packing).
+const gemvMaxRows = 3
 
 func (o *gemmOp) buildSparse(w *tensor.Tensor) sparseForm {
 	if o.transA {

@@ -45,6 +45,26 @@ func MatVecT(n, k int, x, w []float32, ldw int, bias []float32, relu bool, y []f
 	if n == 0 {
 		return
 	}
+	if !useOwnKernels() {
+		// gonum's sgemm (or a plugged-in BLAS) with the bias as C, then the Relu: the
+		// pure-Go dot loop is slower than its assembly.
+		beta := float32(0)
+		if bias != nil {
+			copy(y[:n], bias[:n])
+			beta = 1
+		}
+		if k == 0 {
+			scaleMatrix(1, n, beta, y, n)
+		} else {
+			gemmBLAS(false, true, 1, n, k, 1, x, k, w, ldw, beta, y, n)
+		}
+		if relu {
+			for j, v := range y[:n] {
+				y[j] = max(v, 0)
+			}
+		}
+		return
+	}
 	parallelFor(n, 8, n*k, func(lo, hi int) {
 		var bs []float32
 		if bias != nil {
