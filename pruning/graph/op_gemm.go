@@ -133,11 +133,15 @@ func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 }
 
 // forwardVec runs the few-sample forward of a fully connected layer (x·Wᵀ + b, W as
-// [out, in]) as one fused product per sample, bias and Relu included, and reports
-// whether it did: not for other layouts, an alpha other than 1, a C that is not one
-// bias per output, or a batch above kernels' few-row limit.
+// [out, in], dense or in CSR form) as one fused product per sample, bias and Relu
+// included, and reports whether it did: not for other layouts, an alpha other than 1,
+// a C that is not one bias per output, or a batch above kernels' few-row limit.
 func (o *gemmOp) forwardVec(r *runState, in []*tensor.Tensor, y []float32) bool {
-	if o.transA || !o.transB || o.alpha != 1 || o.m > gemvMaxRows || (o.sparse != nil && !r.training) {
+	sparse := o.sparse != nil && !r.training
+	if o.transA || (!o.transB && !sparse) || o.alpha != 1 || o.m > gemvMaxRows {
+		return false
+	}
+	if o.ep != nil && (o.ep.bn >= 0 || o.ep.add >= 0) {
 		return false
 	}
 	var bias []float32
@@ -150,7 +154,12 @@ func (o *gemmOp) forwardVec(r *runState, in []*tensor.Tensor, y []float32) bool 
 	relu := o.ep != nil && o.ep.relu >= 0 && !r.training
 	x, w := in[0].Data, in[1].Data
 	for i := range o.m {
-		kernels.MatVecT(o.n, o.k, x[i*o.k:(i+1)*o.k], w, o.k, bias, relu, y[i*o.n:(i+1)*o.n])
+		xi, yi := x[i*o.k:(i+1)*o.k], y[i*o.n:(i+1)*o.n]
+		if sparse {
+			o.sparse[0].MulVec(xi, bias, relu, yi)
+		} else {
+			kernels.MatVecT(o.n, o.k, xi, w, o.k, bias, relu, yi)
+		}
 	}
 	return true
 }
