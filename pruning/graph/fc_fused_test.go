@@ -141,3 +141,38 @@ func TestFullyConnectedFusion(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantWeightsRebindsInputs checks that an executor compiled WithConstantWeights,
+// which binds its parameters once per plan, still reads each run's own input tensors:
+// runs alternating between inputs and batch sizes give what a fresh executor gives.
+func TestConstantWeightsRebindsInputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	g := fcChain(r, "bias", 1, 1, 0)
+	ex, err := Compile(g, WithConstantWeights(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := []*tensor.Tensor{randT(r, 1, 37), randT(r, 1, 37), randT(r, 2, 37), randT(r, 1, 37)}
+	for round := range 2 {
+		for i, x := range ins {
+			fresh, err := Compile(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := fresh.Run(context.Background(), map[string]*tensor.Tensor{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ex.Run(context.Background(), map[string]*tensor.Tensor{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got["y"].Data, want["y"].Data) {
+				t.Fatalf("round %d input %d: got %v, want %v", round, i, got["y"].Data, want["y"].Data)
+			}
+		}
+	}
+	if _, err := ex.Run(context.Background(), map[string]*tensor.Tensor{"x": randT(r, 1, 36)}); err == nil {
+		t.Fatal("a run with 36 features instead of 37 did not fail")
+	}
+}

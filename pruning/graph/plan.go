@@ -20,6 +20,10 @@ type plan struct {
 	// first (noClear[v]).
 	over    [][]bool
 	noClear []bool
+	// paramsBound: the parameters are bound for good (WithConstantWeights, inference),
+	// so a run rebinds only the graph inputs, at inputUses (node, input position).
+	paramsBound bool
+	inputUses   [][2]int
 }
 
 // buildPlan instantiates ops, infers every shape and allocates every buffer for one set
@@ -225,6 +229,30 @@ func checkShape(s []int) error {
 
 // planFor validates the inputs and returns the plan for their shapes.
 func (e *Executor) planFor(inputs map[string]*tensor.Tensor) (*plan, error) {
+	if p := e.recent; p != nil {
+		// Inputs shaped as in the latest run (the shapes were validated then).
+		same := true
+		for i, v := range e.inputs {
+			t := inputs[e.names[v]]
+			if t == nil || !tensor.SameShape(t.Shape, p.inShapes[i]) || t.Len() != tensor.Size(t.Shape) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return p, nil
+		}
+	}
+	p, err := e.planForShapes(inputs)
+	if err == nil {
+		e.recent = p
+	}
+	return p, err
+}
+
+// planForShapes validates the inputs and returns the plan for their shapes, cached or
+// built.
+func (e *Executor) planForShapes(inputs map[string]*tensor.Tensor) (*plan, error) {
 	var key uint64 = 14695981039346656037
 	for i, v := range e.inputs {
 		name := e.names[v]
@@ -271,7 +299,7 @@ func (e *Executor) planFor(inputs map[string]*tensor.Tensor) (*plan, error) {
 	}
 	if len(e.plans) >= limit {
 		clear(e.plans)
-		e.last = nil
+		e.last, e.recent = nil, nil
 	}
 	e.plans[key] = p
 	return p, nil
@@ -291,6 +319,12 @@ func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 	for _, v := range e.inputs {
 		p.vals[v] = inputs[e.names[v]]
 	}
+	if p.paramsBound {
+		for _, u := range p.inputUses {
+			p.inT[u[0]][u[1]] = p.vals[e.nodes[u[0]].in[u[1]]]
+		}
+		return nil
+	}
 	for i, name := range e.names {
 		if !e.isParam[i] {
 			continue
@@ -307,6 +341,19 @@ func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 				p.inT[k][j] = p.vals[v]
 			}
 		}
+	}
+	if e.cfg.constant && !e.cfg.training {
+		// The caller promised parameters that do not change (WithConstantWeights):
+		// later runs rebind only the inputs.
+		p.inputUses = p.inputUses[:0]
+		for k, cn := range e.nodes {
+			for j, v := range cn.in {
+				if v >= 0 && e.isInput(v) {
+					p.inputUses = append(p.inputUses, [2]int{k, j})
+				}
+			}
+		}
+		p.paramsBound = true
 	}
 	return nil
 }

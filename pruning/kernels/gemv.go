@@ -22,6 +22,10 @@ func gemvRowsDot(transA bool, m, n, k int, alpha float32, a []float32, lda int, 
 			loadRow(transA, i, k, a, lda, alpha, row)
 		}
 		ci := c[i*ldc : i*ldc+n]
+		if n*k < minParallelWork {
+			gemvRows(n, k, row, b, ldb, ci, nil, true, false)
+			continue
+		}
 		parallelFor(n, 8, n*k, func(lo, hi int) {
 			gemvRows(hi-lo, k, row, b[lo*ldb:], ldb, ci[lo:hi], nil, true, false)
 		})
@@ -63,6 +67,11 @@ func MatVecT(n, k int, x, w []float32, ldw int, bias []float32, relu bool, y []f
 				y[j] = max(v, 0)
 			}
 		}
+		return
+	}
+	if n*k < minParallelWork {
+		// The common case, with no closure to allocate.
+		gemvRows(n, k, x, w, ldw, y[:n], bias, false, relu)
 		return
 	}
 	parallelFor(n, 8, n*k, func(lo, hi int) {
