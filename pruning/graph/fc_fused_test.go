@@ -176,3 +176,65 @@ func TestConstantWeightsRebindsInputs(t *testing.T) {
 		t.Fatal("a run with 36 features instead of 37 did not fail")
 	}
 }
+
+// TestInputViews checks the Flatten and Identity of a graph input that an inference
+// executor runs as views of the input's data: each run reads its own input, the
+// results match a training-compiled executor (which copies), and no input, this run's
+// or an earlier one's, is written, through the returned outputs or otherwise.
+func TestInputViews(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	g := New("views", 13)
+	g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 1, 4, 4}}}
+	g.Params["w"], g.Params["b"] = randT(r, 3, 16), randT(r, 3)
+	g.Nodes = []*Node{
+		{Name: "flat", Op: "Flatten", Inputs: []string{"x"}, Outputs: []string{"f"}},
+		{Name: "fc", Op: "Gemm", Inputs: []string{"f", "w", "b"}, Outputs: []string{"h"}, Attrs: map[string]Attr{"transB": IntAttr(1)}},
+		{Name: "relu", Op: "Relu", Inputs: []string{"h"}, Outputs: []string{"y"}},
+		{Name: "id", Op: "Identity", Inputs: []string{"x"}, Outputs: []string{"same"}},
+	}
+	g.Outputs = []Value{{Name: "y"}, {Name: "same"}}
+	ex, err := Compile(g, WithConstantWeights(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Compile(g, WithTraining(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first map[string]*tensor.Tensor
+	xs := []*tensor.Tensor{randT(r, 1, 1, 4, 4), randT(r, 1, 1, 4, 4), randT(r, 3, 1, 4, 4), randT(r, 1, 1, 4, 4)}
+	var keep [][]float32
+	for _, x := range xs {
+		keep = append(keep, slices.Clone(x.Data))
+	}
+	for i, x := range xs {
+		in := map[string]*tensor.Tensor{"x": x}
+		want, err := plain.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ex.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"y", "same"} {
+			if !slices.Equal(got[name].Data, want[name].Data) {
+				t.Fatalf("run %d, %s: got %v, want %v", i, name, got[name].Data, want[name].Data)
+			}
+		}
+		got["same"].Data[0] += 1
+		for j, x := range xs {
+			if !slices.Equal(x.Data, keep[j]) {
+				t.Fatalf("after run %d: input %d changed", i, j)
+			}
+		}
+		if first == nil {
+			first = got
+			first["same"].Data[0] -= 1
+			continue
+		}
+		if slices.Equal(first["same"].Data, got["same"].Data) {
+			t.Fatalf("run %d returned the first run's Identity output", i)
+		}
+	}
+}

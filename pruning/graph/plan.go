@@ -24,6 +24,9 @@ type plan struct {
 	// so a run rebinds only the graph inputs, at inputUses (node, input position).
 	paramsBound bool
 	inputUses   [][2]int
+	// inputViews are the values that view a graph input's data (Flatten, Reshape or
+	// Identity of it, inference only): value, input.
+	inputViews [][2]int
 }
 
 // buildPlan instantiates ops, infers every shape and allocates every buffer for one set
@@ -318,6 +321,9 @@ func (p *plan) matches(e *Executor, inputs map[string]*tensor.Tensor) bool {
 func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 	for _, v := range e.inputs {
 		p.vals[v] = inputs[e.names[v]]
+	}
+	for _, u := range p.inputViews {
+		p.vals[u[0]].Data = p.vals[u[1]].Data[:tensor.Size(p.shapes[u[0]])]
 	}
 	if p.paramsBound {
 		for _, u := range p.inputUses {
