@@ -20,10 +20,11 @@ type plan struct {
 	// first (noClear[v]).
 	over    [][]bool
 	noClear []bool
-	// paramsBound: the parameters are bound for good (WithConstantWeights, inference),
-	// so a run rebinds only the graph inputs, at inputUses (node, input position).
-	paramsBound bool
-	inputUses   [][2]int
+	// inputUses and paramUses are where nodes read graph inputs and parameters (node,
+	// input position), which bind sets at each run; the other inputs are set once.
+	// paramsBound: the parameters are bound for good (WithConstantWeights, inference).
+	inputUses, paramUses [][2]int
+	paramsBound          bool
 	// inputViews are the values that view a graph input's data (Flatten, Reshape or
 	// Identity of it, inference only): value, input.
 	inputViews [][2]int
@@ -150,6 +151,17 @@ func (e *Executor) allocPlan(p *plan) {
 		for j, v := range cn.in {
 			if v >= 0 && p.grads != nil {
 				p.gInT[k][j] = p.grads[v]
+			}
+		}
+		for j, v := range cn.in {
+			switch {
+			case v < 0:
+			case e.isParam[v]:
+				p.paramUses = append(p.paramUses, [2]int{k, j})
+			case e.isInput(v):
+				p.inputUses = append(p.inputUses, [2]int{k, j})
+			default:
+				p.inT[k][j] = p.vals[v]
 			}
 		}
 		p.outT[k] = make([]*tensor.Tensor, len(cn.out))
@@ -325,10 +337,10 @@ func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 	for _, u := range p.inputViews {
 		p.vals[u[0]].Data = p.vals[u[1]].Data[:tensor.Size(p.shapes[u[0]])]
 	}
+	for _, u := range p.inputUses {
+		p.inT[u[0]][u[1]] = p.vals[e.nodes[u[0]].in[u[1]]]
+	}
 	if p.paramsBound {
-		for _, u := range p.inputUses {
-			p.inT[u[0]][u[1]] = p.vals[e.nodes[u[0]].in[u[1]]]
-		}
 		return nil
 	}
 	for i, name := range e.names {
@@ -341,25 +353,11 @@ func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 		}
 		p.vals[i] = t
 	}
-	for k, cn := range e.nodes {
-		for j, v := range cn.in {
-			if v >= 0 {
-				p.inT[k][j] = p.vals[v]
-			}
-		}
+	for _, u := range p.paramUses {
+		p.inT[u[0]][u[1]] = p.vals[e.nodes[u[0]].in[u[1]]]
 	}
-	if e.cfg.constant && !e.cfg.training {
-		// The caller promised parameters that do not change (WithConstantWeights):
-		// later runs rebind only the inputs.
-		p.inputUses = p.inputUses[:0]
-		for k, cn := range e.nodes {
-			for j, v := range cn.in {
-				if v >= 0 && e.isInput(v) {
-					p.inputUses = append(p.inputUses, [2]int{k, j})
-				}
-			}
-		}
-		p.paramsBound = true
-	}
+	// With WithConstantWeights the caller promised parameters that do not change:
+	// later runs rebind only the inputs.
+	p.paramsBound = e.cfg.constant && !e.cfg.training
 	return nil
 }
