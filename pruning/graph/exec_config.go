@@ -57,9 +57,10 @@ func WithSparse(on bool) Option { return func(c *execConfig) { c.sparse = on } }
 // WithConstantWeights promises that the graph's parameters do not change after
 // Compile, as in a deployed model: Conv then packs its filters for the GEMM kernel
 // (with a fused BatchNormalization's scale folded in) at the first Run instead of at
-// every Run, as ONNX Runtime prepacks weights when it loads a model. Like WithSparse,
-// it snapshots the weights: compile again after changing them. Training-mode Forward
-// ignores it.
+// every Run, as ONNX Runtime prepacks weights when it loads a model, and Run binds
+// the parameter tensors once per input shape instead of looking each one up every
+// time. Like WithSparse, it snapshots the weights: compile again after changing or
+// replacing them. Training-mode Forward ignores it.
 func WithConstantWeights(on bool) Option { return func(c *execConfig) { c.constant = on } }
 
 // SparseMinZeros is the zero fraction from which WithSparse considers a weight.

@@ -37,10 +37,12 @@ type Executor struct {
 	inputs    []int                  // value index of each graph input
 	outputs   []int                  // value index of each graph output
 	nodes     []compiledNode
+	folded    []bool // per node: a Constant, folded at Compile, never run
 	needGrad  []bool // per value: gradient flows to a trainable parameter
 	trainable []bool // per value: a trainable parameter
 
 	plans   map[uint64]*plan
+	recent  *plan // the plan of the latest run, checked first
 	last    *plan // plan of the latest training-mode Forward, for Backward
 	rng     *rand.Rand
 	grads   map[string]*tensor.Tensor
@@ -151,6 +153,12 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	}
 	for _, o := range g.Outputs {
 		e.outputs = append(e.outputs, e.index[o.Name])
+	}
+	e.folded = make([]bool, len(e.nodes))
+	for k, cn := range e.nodes {
+		if len(cn.out) > 0 {
+			_, e.folded[k] = e.constants[cn.out[0]]
+		}
 	}
 	e.trainable = make([]bool, len(e.names))
 	e.needGrad = make([]bool, len(e.names))

@@ -7,7 +7,7 @@ import (
 // An inference-only executor does not keep activations, so its plans share buffers: a
 // value's buffer returns to a free list after its last reader has run, and the next
 // output that fits takes it (best fit). Identity, Flatten and Reshape outputs alias
-// their input's buffer. This bounds peak memory by the widest cut of the graph, not
+// their input's buffer, a graph input's included (bound at each run, never reused). This bounds peak memory by the widest cut of the graph, not
 // by the sum of all activations, and keeps the working set in cache.
 
 // lastUses returns, per value, the index of the last node that reads it; graph outputs
@@ -43,13 +43,19 @@ func (e *Executor) allocShared(p *plan) {
 	}
 	var groups []group
 	for k, cn := range e.nodes {
-		_, alias := p.ops[k].(copyOp)
-		alias = alias || e.absorbed[k]
+		_, isCopy := p.ops[k].(copyOp)
+		alias := isCopy || e.absorbed[k]
 		for j, v := range cn.out {
 			if _, ok := e.constants[v]; ok {
 				continue
 			}
 			end := max(last[v], k)
+			if src := cn.in[0]; j == 0 && isCopy && src >= 0 && e.isInput(src) {
+				// A view of a graph input: its data is the input's, set by bind.
+				p.vals[v] = &tensor.Tensor{Shape: p.shapes[v]}
+				p.inputViews = append(p.inputViews, [2]int{v, src})
+				continue
+			}
 			if src := cn.in[e.chainIn[k]]; j == 0 && alias && src >= 0 && groupOf[src] >= 0 {
 				gi := groupOf[src]
 				groupOf[v] = gi

@@ -100,6 +100,9 @@ func (o *gemmOp) ldb() int {
 
 func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 	y := out[0].Data
+	if o.forwardVec(r, in, y) {
+		return
+	}
 	beta := float32(0)
 	if o.hasC && o.beta != 0 {
 		c := in[2].Data
@@ -128,6 +131,42 @@ func (o *gemmOp) forward(r *runState, in, out []*tensor.Tensor) {
 	}
 	o.finish(r, y)
 }
+
+// forwardVec runs the few-sample forward of a fully connected layer (x·Wᵀ + b, W as
+// [out, in], dense or in CSR form) as one fused product per sample, bias and Relu
+// included, and reports whether it did: not for other layouts, an alpha other than 1,
+// a C that is not one bias per output, or a batch above kernels' few-row limit.
+func (o *gemmOp) forwardVec(r *runState, in []*tensor.Tensor, y []float32) bool {
+	sparse := o.sparse != nil && !r.training
+	if o.transA || (!o.transB && !sparse) || o.alpha != 1 || o.m > gemvMaxRows {
+		return false
+	}
+	if o.ep != nil && (o.ep.bn >= 0 || o.ep.add >= 0) {
+		return false
+	}
+	var bias []float32
+	if o.hasC && o.beta != 0 {
+		if o.beta != 1 || o.cm != 1 || o.cn != o.n {
+			return false
+		}
+		bias = in[2].Data
+	}
+	relu := o.ep != nil && o.ep.relu >= 0 && !r.training
+	x, w := in[0].Data, in[1].Data
+	for i := range o.m {
+		xi, yi := x[i*o.k:(i+1)*o.k], y[i*o.n:(i+1)*o.n]
+		if sparse {
+			o.sparse[0].MulVec(xi, bias, relu, yi)
+		} else {
+			kernels.MatVecT(o.n, o.k, xi, w, o.k, bias, relu, yi)
+		}
+	}
+	return true
+}
+
+// gemvMaxRows is the batch up to which a fully connected forward runs sample by sample
+// (kernels.Gemm's own threshold for skipping its packing).
+const gemvMaxRows = 3
 
 func (o *gemmOp) buildSparse(w *tensor.Tensor) sparseForm {
 	if o.transA {

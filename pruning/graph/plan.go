@@ -20,6 +20,14 @@ type plan struct {
 	// first (noClear[v]).
 	over    [][]bool
 	noClear []bool
+	// inputUses and paramUses are where nodes read graph inputs and parameters (node,
+	// input position), which bind sets at each run; the other inputs are set once.
+	// paramsBound: the parameters are bound for good (WithConstantWeights, inference).
+	inputUses, paramUses [][2]int
+	paramsBound          bool
+	// inputViews are the values that view a graph input's data (Flatten, Reshape or
+	// Identity of it, inference only): value, input.
+	inputViews [][2]int
 }
 
 // buildPlan instantiates ops, infers every shape and allocates every buffer for one set
@@ -145,6 +153,17 @@ func (e *Executor) allocPlan(p *plan) {
 				p.gInT[k][j] = p.grads[v]
 			}
 		}
+		for j, v := range cn.in {
+			switch {
+			case v < 0:
+			case e.isParam[v]:
+				p.paramUses = append(p.paramUses, [2]int{k, j})
+			case e.isInput(v):
+				p.inputUses = append(p.inputUses, [2]int{k, j})
+			default:
+				p.inT[k][j] = p.vals[v]
+			}
+		}
 		p.outT[k] = make([]*tensor.Tensor, len(cn.out))
 		p.gOutT[k] = make([]*tensor.Tensor, len(cn.out))
 		for j, v := range cn.out {
@@ -225,6 +244,30 @@ func checkShape(s []int) error {
 
 // planFor validates the inputs and returns the plan for their shapes.
 func (e *Executor) planFor(inputs map[string]*tensor.Tensor) (*plan, error) {
+	if p := e.recent; p != nil {
+		// Inputs shaped as in the latest run (the shapes were validated then).
+		same := true
+		for i, v := range e.inputs {
+			t := inputs[e.names[v]]
+			if t == nil || !tensor.SameShape(t.Shape, p.inShapes[i]) || t.Len() != tensor.Size(t.Shape) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return p, nil
+		}
+	}
+	p, err := e.planForShapes(inputs)
+	if err == nil {
+		e.recent = p
+	}
+	return p, err
+}
+
+// planForShapes validates the inputs and returns the plan for their shapes, cached or
+// built.
+func (e *Executor) planForShapes(inputs map[string]*tensor.Tensor) (*plan, error) {
 	var key uint64 = 14695981039346656037
 	for i, v := range e.inputs {
 		name := e.names[v]
@@ -271,7 +314,7 @@ func (e *Executor) planFor(inputs map[string]*tensor.Tensor) (*plan, error) {
 	}
 	if len(e.plans) >= limit {
 		clear(e.plans)
-		e.last = nil
+		e.last, e.recent = nil, nil
 	}
 	e.plans[key] = p
 	return p, nil
@@ -291,6 +334,15 @@ func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 	for _, v := range e.inputs {
 		p.vals[v] = inputs[e.names[v]]
 	}
+	for _, u := range p.inputViews {
+		p.vals[u[0]].Data = p.vals[u[1]].Data[:tensor.Size(p.shapes[u[0]])]
+	}
+	for _, u := range p.inputUses {
+		p.inT[u[0]][u[1]] = p.vals[e.nodes[u[0]].in[u[1]]]
+	}
+	if p.paramsBound {
+		return nil
+	}
 	for i, name := range e.names {
 		if !e.isParam[i] {
 			continue
@@ -301,12 +353,11 @@ func (e *Executor) bind(p *plan, inputs map[string]*tensor.Tensor) error {
 		}
 		p.vals[i] = t
 	}
-	for k, cn := range e.nodes {
-		for j, v := range cn.in {
-			if v >= 0 {
-				p.inT[k][j] = p.vals[v]
-			}
-		}
+	for _, u := range p.paramUses {
+		p.inT[u[0]][u[1]] = p.vals[e.nodes[u[0]].in[u[1]]]
 	}
+	// With WithConstantWeights the caller promised parameters that do not change:
+	// later runs rebind only the inputs.
+	p.paramsBound = e.cfg.constant && !e.cfg.training
 	return nil
 }

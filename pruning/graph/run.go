@@ -28,7 +28,7 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 				return p, fmt.Errorf("graph %q: run: %w", e.g.Name, err)
 			}
 		}
-		if _, folded := e.constants[e.nodes[k].out[0]]; folded {
+		if e.folded[k] {
 			continue
 		}
 		if e.absorbed[k] || e.reluInBN[k] {

@@ -41,6 +41,7 @@ func (e *Executor) chooseSparse(shapes [][]int) error {
 	defer func() {
 		// The plan used here was built before the choice; timings are not the user's.
 		clear(e.plans)
+		e.recent = nil
 		e.ResetTimings()
 	}()
 	r := rand.New(rand.NewPCG(1, 2))

@@ -24,6 +24,7 @@ func TestSparseMatchesDense(t *testing.T) {
 	tests := []gradCase{
 		{name: "Gemm transB", op: "Gemm", attrs: map[string]Attr{"transB": IntAttr(1), "beta": FloatAttr(0.5)}, inputs: []*tensor.Tensor{randT(r, 3, 20), prunedT(r, 0.8, 7, 20), randT(r, 7)}},
 		{name: "Gemm", op: "Gemm", attrs: map[string]Attr{"alpha": FloatAttr(2)}, inputs: []*tensor.Tensor{randT(r, 1, 20), prunedT(r, 0.8, 20, 7)}},
+		{name: "Gemm batch 1 with bias", op: "Gemm", inputs: []*tensor.Tensor{randT(r, 1, 20), prunedT(r, 0.8, 20, 7), randT(r, 7)}},
 		{name: "MatMul", op: "MatMul", inputs: []*tensor.Tensor{randT(r, 2, 3, 20), prunedT(r, 0.8, 20, 7)}},
 		{name: "Conv", op: "Conv", attrs: map[string]Attr{"pads": IntsAttr(1, 1, 1, 1)}, inputs: []*tensor.Tensor{randT(r, 2, 3, 6, 6), prunedT(r, 0.8, 5, 3, 3, 3), randT(r, 5)}},
 		{name: "Conv grouped 1x1", op: "Conv", attrs: map[string]Attr{"group": IntAttr(2)}, inputs: []*tensor.Tensor{randT(r, 1, 4, 5, 5), prunedT(r, 0.7, 6, 2, 1, 1)}},

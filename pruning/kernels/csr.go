@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -22,6 +24,11 @@ type CSR struct {
 	col16  []uint16
 	col32  []int32
 	val    []float32
+
+	// vec is the sliced-ELLPACK copy for products with one vector (MulVec), built at
+	// the first such product.
+	vecOnce sync.Once
+	vec     *sellForm
 }
 
 // NewCSR builds the CSR form of the dense row-major rows×cols matrix w, keeping every
@@ -98,6 +105,143 @@ func (s *CSR) Dense() []float32 {
 		}
 	}
 	return d
+}
+
+// MulVec computes y = S·x + bias, clamped at zero when relu: the batch-1 forward of a
+// fully connected layer with a sparse weight S [out, in], its bias and Relu in the same
+// pass. x holds Cols values, y Rows, bias is nil or holds Rows. A NaN stays NaN through
+// the Relu. It panics if a slice is too small.
+//
+// The first call builds a sliced-ELLPACK copy of the matrix (about its size again):
+// rows sorted by their number of nonzeros, in slices of eight whose nonzeros are
+// stored eight at a time, one per row, padded to the slice's longest row, so that each
+// 8-wide FMA serves eight rows and no row pays its own horizontal sum and tails.
+func (s *CSR) MulVec(x, bias []float32, relu bool, y []float32) {
+	if len(x) < s.Cols || len(y) < s.Rows || (bias != nil && len(bias) < s.Rows) {
+		panic(fmt.Sprintf("kernels: MulVec: x %d, y %d, bias %d elements for a %d×%d matrix", len(x), len(y), len(bias), s.Rows, s.Cols))
+	}
+	if s.Rows == 0 {
+		return
+	}
+	s.vecOnce.Do(func() { s.vec = newSELL(s) })
+	v := s.vec
+	if v == nil {
+		s.spmvRows(0, s.Rows, 1, x[:s.Cols], 0, y[:s.Rows])
+		for i, a := range y[:s.Rows] {
+			if bias != nil {
+				a += bias[i]
+			}
+			if relu {
+				a = max(a, 0)
+			}
+			y[i] = a
+		}
+		return
+	}
+	// x with one zero after it, where the padding points.
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	if cap(*buf) < s.Cols+1 {
+		*buf = make([]float32, s.Cols+1)
+	}
+	xs := (*buf)[:s.Cols+1]
+	copy(xs, x[:s.Cols])
+	xs[s.Cols] = 0
+	nsl := len(v.slicePtr) - 1
+	if len(v.val) < minParallelWork {
+		v.sellRows(0, nsl, s.Rows, xs, y, bias, relu)
+		return
+	}
+	parallelFor(nsl, 4, len(v.val), func(lo, hi int) {
+		v.sellRows(lo, hi, min(hi*sellC, s.Rows)-lo*sellC, xs, y, bias, relu)
+	})
+}
+
+// sellC is the number of rows per slice of a sellForm: one 8-wide vector.
+const sellC = 8
+
+// sellForm is a CSR matrix in sliced ELLPACK form (SELL-8 with rows sorted by length).
+type sellForm struct {
+	// slicePtr has a slice count + 1 entries; slice i's entries are idx and val over
+	// [slicePtr[i], slicePtr[i+1]), sellC at a time, one per row of the slice.
+	slicePtr []int32
+	idx      []uint16
+	val      []float32
+	// perm maps each sorted position (slice·sellC + lane) to its row; positions past
+	// the last row map to row 0 and are never written.
+	perm []int32
+}
+
+// newSELL returns s in sliced ELLPACK form, or nil when its column indices need 32 bits
+// (the padding points at column Cols, one past the last) or the padded form would
+// exceed 2³¹ entries.
+func newSELL(s *CSR) *sellForm {
+	if s.col16 == nil || s.Cols > math.MaxUint16-1 {
+		return nil
+	}
+	nsl := (s.Rows + sellC - 1) / sellC
+	v := &sellForm{slicePtr: make([]int32, nsl+1), perm: make([]int32, nsl*sellC)}
+	rows := make([]int32, s.Rows)
+	for i := range rows {
+		rows[i] = int32(i)
+	}
+	length := func(r int32) int32 { return s.rowPtr[r+1] - s.rowPtr[r] }
+	slices.SortStableFunc(rows, func(a, b int32) int { return cmp.Compare(length(b), length(a)) })
+	copy(v.perm, rows)
+	total := 0
+	for sl := range nsl {
+		total += sellC * int(length(rows[sl*sellC])) // the slice's longest row
+		if total > math.MaxInt32 {
+			return nil
+		}
+		v.slicePtr[sl+1] = int32(total)
+	}
+	v.idx, v.val = make([]uint16, total), make([]float32, total)
+	for sl := range nsl {
+		base, n := int(v.slicePtr[sl]), int(length(rows[sl*sellC]))
+		for lane := range sellC {
+			pos := sl*sellC + lane
+			var start, l int
+			if pos < s.Rows {
+				start, l = int(s.rowPtr[rows[pos]]), int(length(rows[pos]))
+			}
+			for p := range n {
+				e := base + p*sellC + lane
+				if p < l {
+					v.idx[e], v.val[e] = s.col16[start+p], s.val[start+p]
+				} else {
+					v.idx[e] = uint16(s.Cols)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// sellRowsGeneric is sellRows in Go.
+func (v *sellForm) sellRowsGeneric(lo, hi, rows int, x, y, bias []float32, relu bool) {
+	for sl := lo; sl < hi; sl++ {
+		var acc [sellC]float32
+		idx := v.idx[v.slicePtr[sl]:v.slicePtr[sl+1]]
+		val := v.val[v.slicePtr[sl]:v.slicePtr[sl+1]]
+		for len(idx) >= sellC && len(val) >= sellC {
+			for lane := range sellC {
+				acc[lane] += val[lane] * x[idx[lane]]
+			}
+			idx, val = idx[sellC:], val[sellC:]
+		}
+		n := min(sellC, rows-(sl-lo)*sellC)
+		for lane, a := range acc[:n] {
+			r := v.perm[sl*sellC+lane]
+			if bias != nil {
+				a += bias[r]
+			}
+			if relu {
+				a = max(a, 0)
+			}
+			y[r] = a
+		}
+	}
 }
 
 // MulTransB computes y = alpha·x·Sᵀ + beta·y, the fully connected forward with a sparse

@@ -47,7 +47,7 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		scaleMatrix(m, n, beta, c, ldc)
 		return
 	}
-	if _, builtin := blas32.Implementation().(gonum.Implementation); !builtin || !ownGemm() {
+	if !useOwnKernels() {
 		gemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -65,6 +65,13 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		}
 		gemmPacked(microKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, gemmOpts{overwrite: beta == 0})
 	}
+}
+
+// useOwnKernels reports whether Gemm runs this package's kernels: no blas32.Use
+// implementation is plugged in and the build has its own (amd64 with AVX2 and FMA).
+func useOwnKernels() bool {
+	_, builtin := blas32.Implementation().(gonum.Implementation)
+	return builtin && ownGemm()
 }
 
 // gemmBLAS hands the call to the blas32 implementation in use (see blas32.Use).
