@@ -71,7 +71,7 @@ func im2colRowsT(threads int, x []float32, c, h, wd int, w *window, oh, ow, y0, 
 			// De-interleave one input row into its two column phases.
 			pr, i := r&1, r>>1
 			src := img[r*wd:][:wd]
-			kernels.Deinterleave2(phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]:][:pw[0]], phases[base[pr][1]+(ch*ph[pr]+i)*pw[1]:][:pw[1]], src)
+			kernels.Deinterleave2Rows(phases[base[pr][0]+(ch*ph[pr]+i)*pw[0]:][:pw[0]], phases[base[pr][1]+(ch*ph[pr]+i)*pw[1]:][:pw[1]], pw[0], src, wd, wd, 1)
 		}
 	}
 	for ki := 0; ki < kh; ki++ {

@@ -216,6 +216,23 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 	plane := o.hq * o.wq
 	chanStride := w.sh * w.sw * plane
 	hw := o.h * o.wd
+	if w.sw == 2 {
+		// Even input columns go to phase pl mod 2 from plane column pl/2, odd ones to
+		// the other phase (both are written, used or not), a row phase at a time.
+		pe, qe, qo := w.pl%2, w.pl/2, (w.pl+1)/2
+		for c := range o.c {
+			for py := range w.sh {
+				y0 := ((py-w.pt)%w.sh + w.sh) % w.sh // the first input row in row phase py
+				if y0 >= o.h || !o.phases[2*py] && !o.phases[2*py+1] {
+					continue
+				}
+				base := c*chanStride + 2*py*plane + (y0+w.pt)/w.sh*o.wq
+				kernels.Deinterleave2Rows(pad[base+pe*plane+qe:], pad[base+(1-pe)*plane+qo:], o.wq,
+					xs[c*hw+y0*o.wd:], w.sh*o.wd, o.wd, (o.h-y0+w.sh-1)/w.sh)
+			}
+		}
+		return
+	}
 	for c := range o.c {
 		for y, rb := range o.fillRows {
 			if rb < 0 {
@@ -230,13 +247,6 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 			base := c*chanStride + rb
 			if w.sw == 1 {
 				copy(pad[base+w.pl:][:o.wd], row)
-				continue
-			}
-			if w.sw == 2 {
-				// Even input columns go to phase pl mod 2 from plane column pl/2, odd
-				// ones to the other phase (both are written, used or not).
-				pe, qe, qo := w.pl%2, w.pl/2, (w.pl+1)/2
-				kernels.Deinterleave2(pad[base+pe*plane+qe:][:(o.wd+1)/2], pad[base+(1-pe)*plane+qo:][:o.wd/2], row)
 				continue
 			}
 			py := rb / (w.sw * plane)

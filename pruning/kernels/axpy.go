@@ -45,25 +45,37 @@ func AddReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 	}
 }
 
-// Deinterleave2 splits src into its even- and odd-indexed elements: even[i] = src[2i]
-// for i < (len(src)+1)/2 and odd[i] = src[2i+1] for i < len(src)/2 (a stride-2
-// window's two column phases). It panics when even or odd is too short.
-func Deinterleave2(even, odd, src []float32) {
-	ne, no := (len(src)+1)/2, len(src)/2
-	if len(even) < ne || len(odd) < no {
-		panic(fmt.Sprintf("kernels: Deinterleave2: %d and %d elements for the phases of %d", len(even), len(odd), len(src)))
+// Deinterleave2Rows splits rows of n elements into their even- and odd-indexed
+// elements: for each row r, even[r·ldd+i] = src[r·lds+2i] for i < (n+1)/2 and
+// odd[r·ldd+i] = src[r·lds+2i+1] for i < n/2 (a stride-2 window's two column
+// phases). even and odd must not overlap src. It panics when a slice is too short.
+func Deinterleave2Rows(even, odd []float32, ldd int, src []float32, lds int, n, rows int) {
+	if n < 0 || rows < 0 {
+		panic(fmt.Sprintf("kernels: Deinterleave2Rows: negative size %d×%d", rows, n))
 	}
-	deinterleave2(even, odd[:no], src)
-	if ne > no {
-		even[no] = src[len(src)-1]
+	if rows == 0 || n == 0 {
+		return
+	}
+	checkMatrix("Deinterleave2Rows even", rows, (n+1)/2, even, ldd)
+	checkMatrix("Deinterleave2Rows src", rows, n, src, lds)
+	if n > 1 {
+		checkMatrix("Deinterleave2Rows odd", rows, n/2, odd, ldd)
+	}
+	deinterleave2(even, odd, ldd, src, lds, n/2, rows)
+	if n%2 == 1 {
+		for r := range rows {
+			even[r*ldd+n/2] = src[r*lds+n-1]
+		}
 	}
 }
 
 // deinterleave2Generic is deinterleave2 in Go.
-func deinterleave2Generic(even, odd, src []float32) {
-	even, src = even[:len(odd)], src[:2*len(odd)]
-	for i := range odd {
-		even[i], odd[i] = src[2*i], src[2*i+1]
+func deinterleave2Generic(even, odd []float32, ldd int, src []float32, lds int, pairs, rows int) {
+	for r := range rows {
+		e, o, s := even[r*ldd:r*ldd+pairs], odd[r*ldd:r*ldd+pairs], src[r*lds:r*lds+2*pairs]
+		for i := range e {
+			e[i], o[i] = s[2*i], s[2*i+1]
+		}
 	}
 }
 

@@ -34,7 +34,7 @@ func axpyAVX2(a float32, x, y *float32, n int)
 func addReluAVX2(dst, x, y *float32, n int, relu bool)
 
 //go:noescape
-func deinterleave2AVX2(even, odd, src *float32, pairs int)
+func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs, rows int)
 
 //go:noescape
 func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
@@ -188,14 +188,14 @@ func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 	addReluRowsAVX2(unsafe.SliceData(dst), ldd, unsafe.SliceData(x), ldx, yp, ldy, n, rows, mode)
 }
 
-// deinterleave2 sets even[i] = src[2i], odd[i] = src[2i+1] for i < len(odd); the
-// caller has checked len(even) >= len(odd) and len(src) >= 2·len(odd).
-func deinterleave2(even, odd, src []float32) {
-	if !hasAVX2FMA || len(odd) == 0 {
-		deinterleave2Generic(even, odd, src)
+// deinterleave2 is Deinterleave2Rows for pairs = n/2 pairs per row (the caller has
+// checked the bounds).
+func deinterleave2(even, odd []float32, ldd int, src []float32, lds int, pairs, rows int) {
+	if !hasAVX2FMA || pairs == 0 || rows == 0 {
+		deinterleave2Generic(even, odd, ldd, src, lds, pairs, rows)
 		return
 	}
-	deinterleave2AVX2(unsafe.SliceData(even), unsafe.SliceData(odd), unsafe.SliceData(src), len(odd))
+	deinterleave2AVX2(unsafe.SliceData(even), unsafe.SliceData(odd), ldd, unsafe.SliceData(src), lds, pairs, rows)
 }
 
 //go:noescape

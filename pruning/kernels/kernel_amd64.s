@@ -873,16 +873,28 @@ rrdone:
 	VZEROUPPER
 	RET
 
-// func deinterleave2AVX2(even, odd, src *float32, pairs int)
+// func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs, rows int)
 //
-// even[i] = src[2i], odd[i] = src[2i+1] for i < pairs: a row of a stride-2
-// convolution's input split into its two column phases. Eight pairs per step: two
+// even[i] = src[2i], odd[i] = src[2i+1] for i < pairs, for rows rows: each output
+// row ldd floats after the last, each source row lds: rows of a stride-2
+// convolution's input split into their two column phases. Eight pairs per step: two
 // loads, a shuffle within 128-bit lanes and a cross-lane permute for each half.
-TEXT ·deinterleave2AVX2(SB), NOSPLIT, $0-32
-	MOVQ even+0(FP), DI
-	MOVQ odd+8(FP), R8
-	MOVQ src+16(FP), SI
-	MOVQ pairs+24(FP), CX
+TEXT ·deinterleave2AVX2(SB), NOSPLIT, $0-56
+	MOVQ even+0(FP), R9
+	MOVQ odd+8(FP), R10
+	MOVQ ldd+16(FP), R11
+	SHLQ $2, R11
+	MOVQ src+24(FP), R12
+	MOVQ lds+32(FP), R13
+	SHLQ $2, R13
+	MOVQ rows+48(FP), BX
+	TESTQ BX, BX
+	JZ didone
+dirow:
+	MOVQ R9, DI
+	MOVQ R10, R8
+	MOVQ R12, SI
+	MOVQ pairs+40(FP), CX
 di8:
 	CMPQ CX, $8
 	JLT di1
@@ -901,7 +913,7 @@ di8:
 	JMP di8
 di1:
 	TESTQ CX, CX
-	JZ didone
+	JZ dinext
 	MOVL (SI), AX
 	MOVL AX, (DI)
 	MOVL 4(SI), AX
@@ -911,6 +923,12 @@ di1:
 	ADDQ $4, R8
 	DECQ CX
 	JMP di1
+dinext:
+	ADDQ R11, R9
+	ADDQ R11, R10
+	ADDQ R13, R12
+	DECQ BX
+	JNZ dirow
 didone:
 	VZEROUPPER
 	RET

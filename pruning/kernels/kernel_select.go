@@ -22,8 +22,10 @@ func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 	addReluRowsGeneric(dst, ldd, x, ldx, y, ldy, n, rows, add, relu)
 }
 
-// deinterleave2 sets even[i] = src[2i], odd[i] = src[2i+1] for i < len(odd).
-func deinterleave2(even, odd, src []float32) { deinterleave2Generic(even, odd, src) }
+// deinterleave2 is Deinterleave2Rows for pairs pairs per row.
+func deinterleave2(even, odd []float32, ldd int, src []float32, lds int, pairs, rows int) {
+	deinterleave2Generic(even, odd, ldd, src, lds, pairs, rows)
+}
 
 // dot returns the inner product of x and y[:len(x)].
 func dot(x, y []float32) float32 { return dotGeneric(x, y) }

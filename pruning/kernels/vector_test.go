@@ -109,25 +109,31 @@ func TestAddReluRows(t *testing.T) {
 	CopyRows(make([]float32, 10), 4, make([]float32, 12), 4, 4, 3)
 }
 
-// TestDeinterleave2 checks Deinterleave2 at every length around the vector width.
-func TestDeinterleave2(t *testing.T) {
+// TestDeinterleave2Rows checks Deinterleave2Rows at every length around the vector
+// width, over padded strides, leaving the gaps alone.
+func TestDeinterleave2Rows(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	for n := 0; n <= 37; n++ {
-		src := randSlice(r, n)
-		even, odd := randSlice(r, (n+1)/2+2), randSlice(r, n/2+2)
+	for n := 1; n <= 37; n++ {
+		const rows = 3
+		ldd, lds := (n+1)/2+3, n+2
+		src := randSlice(r, rows*lds)
+		even, odd := randSlice(r, rows*ldd), randSlice(r, rows*ldd)
 		eb, ob := slices.Clone(even), slices.Clone(odd)
-		Deinterleave2(even, odd, src)
-		for i, v := range src {
-			got := even[i/2]
-			if i%2 == 1 {
-				got = odd[i/2]
+		Deinterleave2Rows(even, odd, ldd, src, lds, n, rows)
+		for k := range rows {
+			for i := range n {
+				got := even[k*ldd+i/2]
+				if i%2 == 1 {
+					got = odd[k*ldd+i/2]
+				}
+				if want := src[k*lds+i]; got != want {
+					t.Fatalf("n=%d row %d: element %d = %v, want %v", n, k, i, got, want)
+				}
 			}
-			if got != v {
-				t.Fatalf("n=%d: element %d = %v, want %v", n, i, got, v)
+			if !slices.Equal(even[k*ldd+(n+1)/2:(k+1)*ldd], eb[k*ldd+(n+1)/2:(k+1)*ldd]) ||
+				!slices.Equal(odd[k*ldd+n/2:(k+1)*ldd], ob[k*ldd+n/2:(k+1)*ldd]) {
+				t.Fatalf("n=%d row %d: wrote past the phases", n, k)
 			}
-		}
-		if !slices.Equal(even[(n+1)/2:], eb[(n+1)/2:]) || !slices.Equal(odd[n/2:], ob[n/2:]) {
-			t.Fatalf("n=%d: wrote past the phases", n)
 		}
 	}
 }
