@@ -10,7 +10,18 @@ func (pa *PackedA) OffsetCols(n int) int {
 		return n
 	}
 	nr := pa.kern.nr
+	if pa.narrow8(n) {
+		return n/nr*nr + 8
+	}
 	return (n + nr - 1) / nr * nr
+}
+
+// narrow8 reports whether GemmAOffsets computes the last columns of an n-wide product
+// with pa as an 8-wide panel of 8×8 tiles: when at most 8 columns are left over from
+// whole tiles and pa's rows come in eights.
+func (pa *PackedA) narrow8(n int) bool {
+	r := n % pa.kern.nr
+	return pa.kern.offsets8x8 != nil && pa.kern.mr == 4 && pa.M%8 == 0 && r > 0 && r <= 8
 }
 
 // offsetKernel reports whether GemmAOffsets runs pa through the micro-kernel.
@@ -57,6 +68,27 @@ func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ld
 	parallelFor(nc/nr, 1, pa.M*nc*pa.K, func(lo, hi int) {
 		gemmOffsetsPanels(pa, lo, hi, b, offs, c, ldc, ep)
 	})
+	if pa.narrow8(n) {
+		gemmOffsets8(pa, nc-8, b, offs, c, ldc, ep)
+	}
+}
+
+// gemmOffsets8 computes the last, 8-wide panel of GemmAOffsets from column j, in 8×8
+// tiles, then applies ep to it.
+func gemmOffsets8(pa *PackedA, j int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
+	bj := b[j:]
+	for pc := 0; pc < pa.K; pc += kcBlock {
+		kc := min(kcBlock, pa.K-pc)
+		o := offs[pc : pc+kc]
+		for ir := 0; ir < pa.M; ir += 8 {
+			pa.kern.offsets8x8(kc, pa.data[pc*pa.mPad+ir*kc:pc*pa.mPad+(ir+8)*kc], bj, o, c[ir*ldc+j:], ldc, pc > 0)
+		}
+	}
+	if ep.active() {
+		for i := range pa.M {
+			ep.applyRow(i, j, c[i*ldc+j:i*ldc+j+8])
+		}
+	}
 }
 
 // gemmOffsetsPanels computes the column panels [lo, hi) of GemmAOffsets with the

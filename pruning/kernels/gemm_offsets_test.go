@@ -62,8 +62,8 @@ func offsetsCase(t *testing.T, r *rand.Rand, m, n, k int, shift, relu bool, thre
 
 func TestGemmAOffsets(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, m := range []int{1, 4, 5, 6, 16, 30} {
-		for _, n := range []int{1, 23, 24, 49, 840} {
+	for _, m := range []int{1, 4, 5, 6, 8, 16, 30} {
+		for _, n := range []int{1, 8, 23, 24, 30, 49, 56, 840} {
 			for _, k := range []int{1, 3, 9, 144, 257, 600} {
 				offsetsCase(t, r, m, n, k, m%2 == 0, n%2 == 1, 1+(m+n+k)%2)
 			}

@@ -15,6 +15,10 @@ type kernel struct {
 	// offsets, when set, is fused for a B given by row offsets: row p of the tile's
 	// panel is b[offs[p]:offs[p]+nr] (GemmAOffsets). The epilogue has no residual.
 	offsets func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue)
+	// offsets8x8, when set, computes an 8×8 tile of such a product from two
+	// consecutive mr=4 panels of A (no epilogue): the last panel of a GemmAOffsets
+	// whose width is 8 past a multiple of nr.
+	offsets8x8 func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool)
 	name    string
 }
 

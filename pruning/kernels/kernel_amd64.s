@@ -932,3 +932,82 @@ dinext:
 didone:
 	VZEROUPPER
 	RET
+
+// func kern8x8o(kc int, ap *float32, b *float32, offs *int32, c *float32, ldc int, accumulate bool)
+//
+// C[8×8] (+)= A[8×kc] · B[kc×8] for a B given by row offsets (row p is the 8 floats
+// offs[p] floats past b, as kern4x24x's offsets mode) and A as two consecutive packed
+// 4-row panels (the second 4·kc floats after the first): the last, 8-wide panel of a
+// shifted convolution whose output rows are 56 wide, which 4×24 tiles would compute
+// as 72. Eight accumulators keep eight FMA chains in flight where a 4×8 tile had four.
+TEXT ·kern8x8o(SB), NOSPLIT, $0-49
+	MOVQ kc+0(FP), CX
+	MOVQ ap+8(FP), SI
+	MOVQ CX, R10
+	SHLQ $4, R10
+	ADDQ SI, R10
+	MOVQ b+16(FP), DI
+	MOVQ offs+24(FP), R8
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R9
+	SHLQ $2, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+k88loop:
+	MOVLQSX (R8), AX
+	VMOVUPS (DI)(AX*4), Y8
+	VBROADCASTSS 0(SI), Y9
+	VBROADCASTSS 4(SI), Y10
+	VBROADCASTSS 8(SI), Y11
+	VBROADCASTSS 12(SI), Y12
+	VFMADD231PS Y8, Y9, Y0
+	VFMADD231PS Y8, Y10, Y1
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y8, Y12, Y3
+	VBROADCASTSS 0(R10), Y9
+	VBROADCASTSS 4(R10), Y10
+	VBROADCASTSS 8(R10), Y11
+	VBROADCASTSS 12(R10), Y12
+	VFMADD231PS Y8, Y9, Y4
+	VFMADD231PS Y8, Y10, Y5
+	VFMADD231PS Y8, Y11, Y6
+	VFMADD231PS Y8, Y12, Y7
+	ADDQ $4, R8
+	ADDQ $16, SI
+	ADDQ $16, R10
+	DECQ CX
+	JNZ k88loop
+	MOVBQZX accumulate+48(FP), AX
+	TESTQ AX, AX
+	JZ k88store
+	VADDPS (DX), Y0, Y0
+	VADDPS (DX)(R9*1), Y1, Y1
+	LEAQ (DX)(R9*2), BX
+	VADDPS (BX), Y2, Y2
+	VADDPS (BX)(R9*1), Y3, Y3
+	LEAQ (BX)(R9*2), BX
+	VADDPS (BX), Y4, Y4
+	VADDPS (BX)(R9*1), Y5, Y5
+	LEAQ (BX)(R9*2), BX
+	VADDPS (BX), Y6, Y6
+	VADDPS (BX)(R9*1), Y7, Y7
+k88store:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, (DX)(R9*1)
+	LEAQ (DX)(R9*2), DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, (DX)(R9*1)
+	LEAQ (DX)(R9*2), DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, (DX)(R9*1)
+	LEAQ (DX)(R9*2), DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, (DX)(R9*1)
+	VZEROUPPER
+	RET
