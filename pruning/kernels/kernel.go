@@ -19,7 +19,7 @@ type kernel struct {
 	// consecutive mr=4 panels of A (no epilogue): the last panel of a GemmAOffsets
 	// whose width is 8 past a multiple of nr.
 	offsets8x8 func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool)
-	name    string
+	name       string
 }
 
 // genericKernel is the pure-Go 4×4 micro-kernel: sixteen scalar accumulators that the
