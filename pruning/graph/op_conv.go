@@ -123,8 +123,7 @@ const shiftedWaste = 0.6
 func (o *convOp) planShifted() {
 	w := o.w
 	o.shifted = false
-	if o.direct || o.group != 1 || w.kh == 1 && w.kw == 1 {
-		// (A strided 1×1 window's patch matrix is the phase plane it reads anyway.)
+	if o.direct || o.group != 1 {
 		return
 	}
 	hp, wp := o.h+w.pt+w.pb, o.wd+w.pl+w.pr
@@ -212,7 +211,12 @@ func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []flo
 // taps read (see convOp.shifted).
 func (o *convOp) fillPhases(xs, pad []float32) {
 	w := &o.w
-	clear(pad)
+	if w.pt+w.pl+w.pb+w.pr > 0 {
+		// The padding must read as zeros. (Cells past the padded image, in the last
+		// row and column of odd-sized phase planes or past the last plane, feed only
+		// output columns that are discarded.)
+		clear(pad)
+	}
 	plane := o.hq * o.wq
 	chanStride := w.sh * w.sw * plane
 	hw := o.h * o.wd
