@@ -254,6 +254,13 @@ func (s *CSR) MulTransB(m int, alpha float32, x []float32, ldx int, beta float32
 	}
 	checkMatrix("MulTransB x", m, s.Cols, x, ldx)
 	checkMatrix("MulTransB y", m, s.Rows, y, ldy)
+	if m < minBatchTransposed && alpha == 1 && beta == 0 {
+		// A few samples: one sliced-ELLPACK product each (MulVec).
+		for b := range m {
+			s.MulVec(x[b*ldx:b*ldx+s.Cols], nil, false, y[b*ldy:b*ldy+s.Rows])
+		}
+		return
+	}
 	work := m * len(s.val)
 	if m == 1 {
 		// One sample: split the output rows.
