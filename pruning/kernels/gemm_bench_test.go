@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -34,6 +35,22 @@ func BenchmarkGemm(b *testing.B) {
 			}
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkCopyRows times the shifted convolution's output gathering at batch 1:
+// ResNet-8's 16 channels of 28 rows out of 29-float rows, and 64 channels of 7 rows
+// out of 8-float ones.
+func BenchmarkCopyRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{28, 7} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			x := randSlice(r, 448*(n+1))
+			d := make([]float32, 448*n)
+			for range b.N {
+				CopyRows(d, n, x, n+1, n, 448)
+			}
 		})
 	}
 }

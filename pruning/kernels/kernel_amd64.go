@@ -40,7 +40,7 @@ func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs
 func kern8x8o(kc int, ap *float32, b *float32, offs *int32, c *float32, ldc int, accumulate bool)
 
 //go:noescape
-func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
+func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int, spill bool)
 
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
@@ -201,7 +201,9 @@ func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 			mode = 2
 		}
 	}
-	addReluRowsAVX2(unsafe.SliceData(dst), ldd, unsafe.SliceData(x), ldx, yp, ldy, n, rows, mode)
+	// Short rows contiguous in dst are stored whole but for the last: the extra lanes
+	// land on the next row before it is written (and, for n >= 4, within dst).
+	addReluRowsAVX2(unsafe.SliceData(dst), ldd, unsafe.SliceData(x), ldx, yp, ldy, n, rows, mode, n >= 4 && n < 8 && ldd == n)
 }
 
 // deinterleave2 is Deinterleave2Rows for pairs = n/2 pairs per row (the caller has

@@ -789,13 +789,13 @@ DATA tailmask<>+48(SB)/8, $0
 DATA tailmask<>+56(SB)/8, $0
 GLOBL tailmask<>(SB), RODATA|NOPTR, $64
 
-// func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int)
+// func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy int, n, rows int, mode int, spill bool)
 //
 // For each of rows rows: dst[:n] = x[:n] (mode 0), x[:n] + y[:n] (mode 1), or that
 // clamped at zero (mode 2); then each pointer moves on by its row stride (in floats).
 // It gathers a shifted convolution's output rows out of the wider rows the GEMM
 // wrote, and pads its input rows: a call per row cost more than the row.
-TEXT ·addReluRowsAVX2(SB), NOSPLIT, $0-72
+TEXT ·addReluRowsAVX2(SB), NOSPLIT, $0-73
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	SHLQ $2, R8
@@ -811,64 +811,95 @@ TEXT ·addReluRowsAVX2(SB), NOSPLIT, $0-72
 	VXORPS Y15, Y15, Y15
 	TESTQ R12, R12
 	JZ rrdone
-rrrow:
-	XORQ AX, AX
-	MOVQ R11, CX
-rr8:
-	CMPQ CX, $8
-	JLT rr1
-	VMOVUPS (SI)(AX*4), Y0
-	TESTQ R13, R13
-	JZ rr8store
-	VADDPS (DX)(AX*4), Y0, Y0
-	CMPQ R13, $2
-	JNE rr8store
-	VMAXPS Y15, Y0, Y0
-rr8store:
-	VMOVUPS Y0, (DI)(AX*4)
-	ADDQ $8, AX
-	SUBQ $8, CX
-	JMP rr8
-rr1:
-	// The last n mod 8 elements: in rows of eight or more, as the row's last eight
-	// again (dst overlaps neither operand, so redoing some is harmless); in shorter
-	// ones, with masked loads and stores. A scalar tail cost as much as the row's
-	// vectors for 28-float rows, a masked store (slow on AMD) nearly as much.
-	TESTQ CX, CX
-	JZ rrnext
+	// Rows shorter than eight: masked loads and stores, the mask made once.
 	CMPQ R11, $8
-	JLT rrmask
-	LEAQ -8(R11), AX
-	VMOVUPS (SI)(AX*4), Y0
-	TESTQ R13, R13
-	JZ rrlaststore
-	VADDPS (DX)(AX*4), Y0, Y0
-	CMPQ R13, $2
-	JNE rrlaststore
-	VMAXPS Y15, Y0, Y0
-rrlaststore:
-	VMOVUPS Y0, (DI)(AX*4)
-	JMP rrnext
-rrmask:
+	JGE rrlong
 	LEAQ tailmask<>(SB), BX
+	MOVQ R11, CX
 	NEGQ CX
 	VMOVUPS 32(BX)(CX*4), Y14
-	VMASKMOVPS (SI)(AX*4), Y14, Y0
+rrshort:
+	VMASKMOVPS (SI), Y14, Y0
 	TESTQ R13, R13
-	JZ rr1store
-	VMASKMOVPS (DX)(AX*4), Y14, Y1
+	JZ rrshortstore
+	VMASKMOVPS (DX), Y14, Y1
 	VADDPS Y1, Y0, Y0
 	CMPQ R13, $2
-	JNE rr1store
+	JNE rrshortstore
 	VMAXPS Y15, Y0, Y0
-rr1store:
-	VMASKMOVPS Y0, Y14, (DI)(AX*4)
-rrnext:
+rrshortstore:
+	// With spill set, every row but the last is stored whole: its extra lanes land
+	// on the next row of dst (ldd == n), written after it. A masked store is slow.
+	MOVBQZX spill+72(FP), AX
+	TESTQ AX, AX
+	JZ rrshortmasked
+	CMPQ R12, $1
+	JEQ rrshortmasked
+	VMOVUPS Y0, (DI)
+	JMP rrshortnext
+rrshortmasked:
+	VMASKMOVPS Y0, Y14, (DI)
+rrshortnext:
 	ADDQ R8, DI
 	ADDQ R9, SI
 	ADDQ R10, DX
 	DECQ R12
-	JNZ rrrow
+	JNZ rrshort
+	JMP rrdone
+rrlong:
+	// Whole vectors, then the row's last eight again when n is not a multiple of
+	// eight (dst overlaps neither operand, so redoing some is harmless). A scalar
+	// tail cost as much as the row's vectors for 28-float rows, a masked store
+	// (slow on AMD) nearly as much. The copy (mode 0) has its own loop.
+	LEAQ -8(R11), BX
+	TESTQ R13, R13
+	JNZ rraddrow
+rrcopyrow:
+	XORQ AX, AX
+rrcopy8:
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, BX
+	JLE rrcopy8
+	CMPQ AX, R11
+	JEQ rrcopynext
+	VMOVUPS (SI)(BX*4), Y0
+	VMOVUPS Y0, (DI)(BX*4)
+rrcopynext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R12
+	JNZ rrcopyrow
+	JMP rrdone
+rraddrow:
+	XORQ AX, AX
+rradd8:
+	VMOVUPS (SI)(AX*4), Y0
+	VADDPS (DX)(AX*4), Y0, Y0
+	CMPQ R13, $2
+	JNE rradd8store
+	VMAXPS Y15, Y0, Y0
+rradd8store:
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, BX
+	JLE rradd8
+	CMPQ AX, R11
+	JEQ rraddnext
+	VMOVUPS (SI)(BX*4), Y0
+	VADDPS (DX)(BX*4), Y0, Y0
+	CMPQ R13, $2
+	JNE rraddlaststore
+	VMAXPS Y15, Y0, Y0
+rraddlaststore:
+	VMOVUPS Y0, (DI)(BX*4)
+rraddnext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	ADDQ R10, DX
+	DECQ R12
+	JNZ rraddrow
 rrdone:
 	VZEROUPPER
 	RET

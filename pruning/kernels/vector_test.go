@@ -72,10 +72,13 @@ func TestAddReluLengths(t *testing.T) {
 // rows alone.
 func TestAddReluRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 28, 30} {
+	for _, n := range []int{1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 28, 30} {
 		for _, mode := range []int{0, 1, 2} {
 			const rows = 5
 			ldd, ldx, ldy := n+3, n+1, n+2
+			if n%2 == 1 {
+				ldd = n // rows contiguous in dst: short ones are stored whole but the last
+			}
 			x, y := randSlice(r, rows*ldx), randSlice(r, rows*ldy)
 			dst := randSlice(r, rows*ldd)
 			want := slices.Clone(dst)
