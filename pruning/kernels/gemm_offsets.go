@@ -97,45 +97,48 @@ func gemmOffsets8(pa *PackedA, j int, b []float32, offs []int32, c []float32, ld
 func gemmOffsetsPanels(pa *PackedA, lo, hi int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
 	kern := pa.kern
 	mr, nr := kern.mr, kern.nr
-	var edge [128]float32 // an mr×nr tile for the last rows when M is not a multiple of mr
-	var shift [8]float32  // their shifts, padded to mr
+	full := pa.M / mr // whole panels of A, done in one kernel call per column panel
 	for pc := 0; pc < pa.K; pc += kcBlock {
 		kc := min(kcBlock, pa.K-pc)
-		last := pc+kc == pa.K
+		var te tileEpilogue
+		if pc+kc == pa.K && ep.active() {
+			te.relu, te.shift = ep.Relu, ep.Shift
+		}
 		o := offs[pc : pc+kc]
+		block := pa.data[pc*pa.mPad : pc*pa.mPad+pa.mPad*kc]
 		for jp := lo; jp < hi; jp++ {
 			j := jp * nr
 			bj := b[j:]
-			for ir := 0; ir < pa.M; ir += mr {
-				ap := pa.data[pc*pa.mPad+ir*kc : pc*pa.mPad+(ir+mr)*kc]
-				h := min(mr, pa.M-ir)
-				var te tileEpilogue
-				if last && ep.active() {
-					te.relu = ep.Relu
-					if ep.Shift != nil {
-						te.shift = ep.Shift[ir:]
-					}
-				}
-				if h == mr {
-					kern.offsets(kc, ap, bj, o, c[ir*ldc+j:], ldc, pc > 0, te)
-					continue
-				}
-				tile := edge[:mr*nr]
-				if te.shift != nil {
-					copy(shift[:mr], te.shift[:h])
-					te.shift = shift[:mr]
-				}
-				if pc > 0 {
-					for i := range h {
-						copy(tile[i*nr:(i+1)*nr], c[(ir+i)*ldc+j:])
-					}
-				}
-				kern.offsets(kc, ap, bj, o, tile, nr, pc > 0, te)
-				for i := range h {
-					copy(c[(ir+i)*ldc+j:(ir+i)*ldc+j+nr], tile[i*nr:(i+1)*nr])
-				}
+			if full > 0 {
+				kern.offsets(full, kc, block, bj, o, c[j:], ldc, pc > 0, te)
+			}
+			if ir := full * mr; ir < pa.M {
+				gemmOffsetsEdge(pa, ir, pc, kc, block[ir*kc:(ir+mr)*kc], bj, o, c, j, ldc, te)
 			}
 		}
+	}
+}
+
+// gemmOffsetsEdge computes the tile of the last h < mr rows of A from row ir, column
+// j, k block pc, through an mr×nr tile on the stack.
+func gemmOffsetsEdge(pa *PackedA, ir, pc, kc int, ap, bj []float32, o []int32, c []float32, j, ldc int, te tileEpilogue) {
+	mr, nr := pa.kern.mr, pa.kern.nr
+	h := pa.M - ir
+	var edge [128]float32 // mr·nr ≤ 128
+	var shift [8]float32  // mr ≤ 8
+	tile := edge[:mr*nr]
+	if te.shift != nil {
+		copy(shift[:mr], te.shift[ir:ir+h])
+		te.shift = shift[:mr]
+	}
+	if pc > 0 {
+		for i := range h {
+			copy(tile[i*nr:(i+1)*nr], c[(ir+i)*ldc+j:])
+		}
+	}
+	pa.kern.offsets(1, kc, ap, bj, o, tile, nr, pc > 0, te)
+	for i := range h {
+		copy(c[(ir+i)*ldc+j:(ir+i)*ldc+j+nr], tile[i*nr:(i+1)*nr])
 	}
 }
 

@@ -13,8 +13,9 @@ type kernel struct {
 	// narrow, when set, is full for a tile of only w < nr columns, computing fewer.
 	narrow func(w, kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
 	// offsets, when set, is fused for a B given by row offsets: row p of the tile's
-	// panel is b[offs[p]:offs[p]+nr] (GemmAOffsets). The epilogue has no residual.
-	offsets func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue)
+	// panel is b[offs[p]:offs[p]+nr] (GemmAOffsets), over panels tiles down C whose
+	// panels of A follow one another in ap. The epilogue has no residual.
+	offsets func(panels, kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue)
 	// offsets8x8, when set, computes an 8×8 tile of such a product from two
 	// consecutive mr=4 panels of A (no epilogue): the last panel of a GemmAOffsets
 	// whose width is 8 past a multiple of nr.

@@ -16,7 +16,7 @@ import (
 var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int, offs *int32)
+func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int, offs *int32, panels int)
 
 //go:noescape
 func kern4x8(kc int, ap, bp *float32, ldbp int, c *float32, ldc int)
@@ -113,25 +113,27 @@ func kernel4x24x(kc int, ap, bp []float32, ldbp int, c []float32, ldc int, accum
 	if ep.relu {
 		flags |= 8
 	}
-	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ep.ldr, nil)
+	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(bp), ldbp, unsafe.SliceData(c), ldc, flags, shift, res, ep.ldr, nil, 1)
 }
 
 // kernel4x24o is kernel4x24x for a B whose row p is b[offs[p]:offs[p]+24], with no
-// residual. The caller has checked that every offs[p]+24 <= len(b).
-func kernel4x24o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue) {
-	if kc <= 0 {
-		panic("kernels: kernel4x24o: empty k block")
+// residual, over panels consecutive tiles down C: the panels of A follow one another
+// in ap (4·kc floats each) and ep.shift, when set, covers their 4·panels rows. The
+// caller has checked that every offs[p]+24 <= len(b).
+func kernel4x24o(panels, kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool, ep tileEpilogue) {
+	if kc <= 0 || panels <= 0 {
+		panic("kernels: kernel4x24o: empty k block or no panels")
 	}
-	_ = ap[4*kc-1]
+	_ = ap[4*panels*kc-1]
 	_ = offs[kc-1]
-	_ = c[3*ldc+23]
+	_ = c[(4*panels-1)*ldc+23]
 	var flags int
 	if accumulate {
 		flags |= 1
 	}
 	var shift *float32
 	if ep.shift != nil {
-		_ = ep.shift[3]
+		_ = ep.shift[4*panels-1]
 		flags, shift = flags|2, &ep.shift[0]
 	}
 	if ep.res != nil {
@@ -140,7 +142,7 @@ func kernel4x24o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, ac
 	if ep.relu {
 		flags |= 8
 	}
-	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(b), 0, unsafe.SliceData(c), ldc, flags, shift, nil, 0, &offs[0])
+	kern4x24x(kc, unsafe.SliceData(ap), unsafe.SliceData(b), 0, unsafe.SliceData(c), ldc, flags, shift, nil, 0, &offs[0], panels)
 }
 
 // ownGemm reports whether Gemm runs the packed kernels of this package rather than

@@ -296,7 +296,7 @@ done:
 	VFMADD231PS Y13, Y15, Y10; \
 	VFMADD231PS Y14, Y15, Y11
 
-// func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int, offs *int32)
+// func kern4x24x(kc int, ap, bp *float32, ldbp int, c *float32, ldc int, flags int, shift, res *float32, ldr int, offs *int32, panels int)
 //
 // C[4×24] (+)= Apanel[4×kc] · Bpanel[kc×24]: twelve 8-wide accumulators (Y0–Y11),
 // three vectors of B (Y12–Y14) and one broadcast of A (Y15) per k step; the loop is
@@ -311,15 +311,15 @@ done:
 // tile at res (row stride ldr floats), bit 3 applies Relu. The epilogue bits are for
 // the last k block of a GEMM, when C receives its final value.
 //
+// It computes panels tiles down C (at least one): the next tile takes the next panel
+// of A (4·kc floats on), the next four rows of C, of shift and of the residual, with
+// the same B. One call per column panel instead of one per tile.
+//
 // With offs not nil, B is not a panel with a row stride: row p of B starts offs[p]
 // floats past bp (ldbp is unused). A stride-1 convolution reads its input that way,
 // each k step one tap of one channel shifted over a padded image, with no im2col copy.
-TEXT ·kern4x24x(SB), NOSPLIT, $0-88
-	MOVQ kc+0(FP), CX
+TEXT ·kern4x24x(SB), NOSPLIT, $0-96
 	MOVQ ap+8(FP), SI
-	MOVQ bp+16(FP), DI
-	MOVQ ldbp+24(FP), R8
-	SHLQ $2, R8
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
@@ -328,6 +328,11 @@ TEXT ·kern4x24x(SB), NOSPLIT, $0-88
 	MOVQ res+64(FP), R12
 	MOVQ ldr+72(FP), R13
 	SHLQ $2, R13
+xpanel:
+	MOVQ kc+0(FP), CX
+	MOVQ bp+16(FP), DI
+	MOVQ ldbp+24(FP), R8
+	SHLQ $2, R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -612,6 +617,14 @@ xnorelu3:
 	VMOVUPS Y9, 0(DX)
 	VMOVUPS Y10, 32(DX)
 	VMOVUPS Y11, 64(DX)
+	// The next panel of A (SI is already there), four rows of C, shifts and
+	// residual rows on; the panel count is kept in its argument slot.
+	DECQ panels+88(FP)
+	JZ xdone
+	ADDQ R9, DX
+	ADDQ $16, R11
+	JMP xpanel
+xdone:
 	VZEROUPPER
 	RET
 
