@@ -244,8 +244,14 @@ func costRatio(lim Limits, t Trial) float64 {
 func bindingReason(lim Limits, costly Trial, inaccurate []Trial, cfg SearchConfig) string {
 	if len(inaccurate) > 0 {
 		lo := inaccurate[0]
-		return fmt.Sprintf("accuracy floor hit before the cost target: budget %.3f meets cost but loses %.2fpp > %.2fpp, budget %.3f keeps accuracy but %s",
-			lo.Budget, lo.AccuracyDrop, lim.MaxAccuracyDrop, costly.Budget, lim.Violation(costly))
+		// The smallest costly budget may lose too much accuracy as well (noise in its
+		// latency, or the same pruned model as a cheaper budget's).
+		keeps := "keeps accuracy"
+		if costly.AccuracyDrop > lim.MaxAccuracyDrop {
+			keeps = fmt.Sprintf("loses %.2fpp too", costly.AccuracyDrop)
+		}
+		return fmt.Sprintf("accuracy floor hit before the cost target: budget %.3f meets cost but loses %.2fpp > %.2fpp, budget %.3f %s and %s",
+			lo.Budget, lo.AccuracyDrop, lim.MaxAccuracyDrop, costly.Budget, keeps, lim.Violation(costly))
 	}
 	if costly.Budget <= cfg.MinBudget+1e-9 {
 		return fmt.Sprintf("the smallest valid model (budget %.3f) still misses: %s", costly.Budget, lim.Violation(costly))

@@ -149,3 +149,26 @@ func TestDecideHeadroom(t *testing.T) {
 		t.Errorf("without headroom 95µs breaks a 100µs slo: %q", lim.Violation(within))
 	}
 }
+
+// TestDecideInfeasibleReasonNamesBothMisses checks the infeasible reason when the
+// smallest too-costly budget also lost too much accuracy (the demo's edge-big class
+// once read "budget 0.525 keeps accuracy" of a variant that lost 0.72pp).
+func TestDecideInfeasibleReasonNamesBothMisses(t *testing.T) {
+	lim := Limits{P95: 100 * time.Microsecond, MaxAccuracyDrop: 0.5}
+	base := Trial{P95: 240 * time.Microsecond}
+	trials := []Trial{
+		{Budget: 0.505, P95: 87 * time.Microsecond, AccuracyDrop: 0.72},
+		{Budget: 0.525, P95: 120 * time.Microsecond, AccuracyDrop: 0.72},
+	}
+	d := Decide(lim, base, trials, SearchConfig{MinStep: 0.05})
+	if d.Verdict != Infeasible {
+		t.Fatalf("got %+v, want infeasible", d)
+	}
+	if strings.Contains(d.Reason, "keeps accuracy") || !strings.Contains(d.Reason, "budget 0.525 loses 0.72pp too") {
+		t.Errorf("reason %q: want budget 0.525's accuracy loss named", d.Reason)
+	}
+	trials[1].AccuracyDrop = 0.3
+	if d := Decide(lim, base, trials, SearchConfig{MinStep: 0.05}); !strings.Contains(d.Reason, "budget 0.525 keeps accuracy and") {
+		t.Errorf("reason %q: want budget 0.525 said to keep accuracy", d.Reason)
+	}
+}
