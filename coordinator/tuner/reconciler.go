@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -246,10 +247,38 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 		Sparsity: 1 - float64(v.Params)/float64(max(base.Metrics.Total.Params, 1)),
 	}
 	r.cfg.Log.Info("tuner: variant built", "class", class, "variant", id, "budget", d.NextBudget, "accuracy", v.Accuracy, "macs", v.MACs)
+	if prev := sameShape(st.Trials, rec); prev != nil {
+		// The budget rounded to the channel counts of a variant already measured: its
+		// cost is that variant's, and measuring it again would differ only by noise
+		// (which once sent the search back and forth between such twins). The
+		// accuracy is this variant's own. It is published, so it can be accepted.
+		if _, err := r.fleet.Publish(ctx, st.Class, id, v.ONNX, coordinator.VariantMeta{
+			Model: model.Name, InputShape: base.InputShape, ProbeSeed: probeSeed(class, id), ExpectedChecksum: v.Checksum,
+		}); err != nil {
+			return Result{}, fmt.Errorf("tuner: %s: publish %s: %w", class, id, err)
+		}
+		rec.P95, rec.PeakMemory, rec.DeviceP95, rec.MeasuredAt = prev.P95, prev.PeakMemory, prev.DeviceP95, now
+		st.Trials = append(st.Trials, rec)
+		r.cfg.Log.Info("tuner: variant shaped like one measured", "class", class, "variant", id, "like", prev.VariantID, "p95", prev.P95)
+		return Result{RequeueAfter: time.Millisecond}, save(tuning.PhaseBuilding, fmt.Sprintf("%s has the channels of %s: its p95 %v stands (not measured again), accuracy drop %.2fpp",
+			id, prev.VariantID, prev.P95, rec.AccuracyDrop))
+	}
 	if err := r.send(ctx, st, rec, v.ONNX, model, base.InputShape, v.Checksum, 1); err != nil {
 		return Result{}, err
 	}
 	return Result{RequeueAfter: r.cfg.Poll}, save(tuning.PhaseMeasuring, fmt.Sprintf("probe cohort benchmarks %s (budget %.3f)", id, d.NextBudget))
+}
+
+// sameShape returns the measured trial whose model has rec's shape (the same
+// parameters, nonzeros, MACs and kept share of every layer), or nil.
+func sameShape(trials []tuning.Record, rec tuning.Record) *tuning.Record {
+	for i := range trials {
+		t := &trials[i]
+		if t.P95 > 0 && t.Params == rec.Params && t.Nonzero == rec.Nonzero && t.MACs == rec.MACs && maps.Equal(t.Keep, rec.Keep) {
+			return t
+		}
+	}
+	return nil
 }
 
 // send publishes a model as a variant of the class and sends a benchmark command to
