@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,8 +21,9 @@ func init() { subcommands = append(subcommands, newPruneCmd) }
 
 type pruneFlags struct {
 	dataset, method, target, out, schedule, criterion, planFile, sensFile string
+	optimizer, lrSchedule                                                 string
 	epochs, round, stages, batch, threads                                 int
-	lr, valSplit, tolerance                                               float64
+	lr, valSplit, tolerance, weightDecay, distill, temperature            float64
 	seed                                                                  uint64
 	noLatency                                                             bool
 }
@@ -34,7 +36,9 @@ func newPruneCmd() *cobra.Command {
 		Example: `  fleetprune prune base.onnx --data mnist --method unstructured-global --target sparsity=0.95 --finetune-epochs 4 --out variant.onnx
   fleetprune prune base.onnx --data mnist --method structured --target macs=0.25x --criterion l1 --round 8 --out small.onnx
   fleetprune prune base.onnx --data mnist --method structured --plan plan.yaml --out small.onnx
-  fleetprune prune base.onnx --data mnist --method unstructured-hybrid --sensitivity sens.json --target params=22000 --out v.onnx`,
+  fleetprune prune base.onnx --data mnist --method unstructured-hybrid --sensitivity sens.json --target params=22000 --out v.onnx
+  fleetprune prune base.onnx --data mnist --method unstructured-layer --target sparsity=0.92 --schedule cubic --finetune-epochs 10 \
+      --lr 0.05 --lr-schedule cosine --weight-decay 5e-4 --distill 0.5 --out v.onnx`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runPrune(cmd, args[0], f) },
 	}
@@ -47,12 +51,17 @@ func newPruneCmd() *cobra.Command {
 	fl.StringVar(&f.schedule, "schedule", string(prune.ScheduleOneShot), "oneshot, iterative or cubic")
 	fl.IntVar(&f.stages, "stages", prune.DefaultStages, "prune steps of the iterative and cubic schedules")
 	fl.StringVar(&f.criterion, "criterion", string(prune.CriterionL1), "structured criterion: l1, l2, bn or taylor")
-	fl.StringVar(&f.planFile, "plan", "", "structured: YAML or JSON file of per-layer keep ratios (keep: {layer: ratio})")
+	fl.StringVar(&f.planFile, "plan", "", "YAML or JSON file of per-layer keep ratios (keep: {layer: ratio}), for structured or unstructured-layer instead of --target")
 	fl.StringVar(&f.sensFile, "sensitivity", "", "sensitivity curves (JSON from `fleetprune sensitivity`): bounds for hybrid, planning for structured budgets")
 	fl.Float64Var(&f.tolerance, "tolerance", prune.DefaultTolerance, "hybrid: accuracy drop (pp) a layer may cost alone")
 	fl.IntVar(&f.round, "round", 1, "structured: round channel counts to a multiple (4, 8, 16)")
 	fl.IntVar(&f.batch, "batch", train.DefaultBatchSize, "fine-tuning mini-batch size")
-	fl.Float64Var(&f.lr, "lr", 0.01, "fine-tuning learning rate (SGD with momentum 0.9)")
+	fl.Float64Var(&f.lr, "lr", 0.01, "fine-tuning learning rate")
+	fl.StringVar(&f.optimizer, "optimizer", string(train.SGD), "fine-tuning optimizer: sgd (with momentum 0.9) or adam")
+	fl.StringVar(&f.lrSchedule, "lr-schedule", string(train.Constant), "fine-tuning learning-rate schedule: constant or cosine (to lr/20)")
+	fl.Float64Var(&f.weightDecay, "weight-decay", 0, "fine-tuning L2 weight decay")
+	fl.Float64Var(&f.distill, "distill", 0, "weight in (0, 1] of distillation from the unpruned model during fine-tuning (0: labels only)")
+	fl.Float64Var(&f.temperature, "temperature", train.DefaultTemperature, "distillation temperature")
 	fl.Float64Var(&f.valSplit, "val-split", 1.0/12, "share of the training set held out for validation")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for shuffling and the validation split")
 	fl.IntVar(&f.threads, "threads", 0, "threads for the engine (0: all cores)")
@@ -118,6 +127,31 @@ func (f pruneFlags) config() (prune.Config, error) {
 	if !(f.tolerance > 0) {
 		errs = append(errs, fmt.Sprintf("--tolerance %v: want > 0", f.tolerance))
 	}
+	switch opt := train.OptimizerKind(f.optimizer); opt {
+	case train.SGD, train.Adam:
+		cfg.Train.Optimizer = opt
+	default:
+		errs = append(errs, fmt.Sprintf("--optimizer %q: want sgd or adam", f.optimizer))
+	}
+	switch sch := train.ScheduleKind(f.lrSchedule); sch {
+	case train.Constant:
+		cfg.Train.Schedule = sch
+	case train.Cosine:
+		cfg.Train.Schedule, cfg.Train.MinLR = sch, float32(f.lr/20)
+	default:
+		errs = append(errs, fmt.Sprintf("--lr-schedule %q: want constant or cosine", f.lrSchedule))
+	}
+	if !(f.weightDecay >= 0) || f.weightDecay >= 1 {
+		errs = append(errs, fmt.Sprintf("--weight-decay %v: want a value in [0, 1)", f.weightDecay))
+	}
+	cfg.Train.WeightDecay = float32(f.weightDecay)
+	if !(f.distill >= 0 && f.distill <= 1) {
+		errs = append(errs, fmt.Sprintf("--distill %v: want a weight in [0, 1]", f.distill))
+	}
+	if !(f.temperature > 0) || math.IsInf(f.temperature, 0) {
+		errs = append(errs, fmt.Sprintf("--temperature %v: want > 0", f.temperature))
+	}
+	cfg.Train.DistillWeight, cfg.Train.Temperature = float32(f.distill), float32(f.temperature)
 	if len(errs) > 0 {
 		return prune.Config{}, fmt.Errorf("prune: %s", strings.Join(errs, "; "))
 	}
@@ -161,6 +195,10 @@ func runPrune(cmd *cobra.Command, model string, f pruneFlags) error {
 	}
 	ctx := cmd.Context()
 	start := time.Now()
+	if f.distill > 0 {
+		// The unpruned model teaches its pruned copy (prune never changes g).
+		cfg.Train.Teacher = g
+	}
 	res, err := prune.Prune(ctx, g, cfg)
 	if err != nil {
 		return err
