@@ -48,6 +48,12 @@ type Executor struct {
 	grads   map[string]*tensor.Tensor
 	timings []NodeTiming
 	sparse  []sparseForm // per node: CSR weight chosen at Compile (WithSparse)
+	// sparseCand holds every node's eligible CSR weight (WithSparse), timed again
+	// against the dense kernel for each new input shape (chooseSparsePlan);
+	// sparseReady says Compile's own choice is done.
+	sparseCand  []sparseForm
+	sparseReady bool
+	sparseAt    int // the batch size of Compile's choice
 	ws      workspace
 	rs      runState
 
@@ -223,6 +229,10 @@ func Compile(g *Graph, opts ...Option) (*Executor, error) {
 	if cfg.sparse {
 		if err := e.chooseSparse(first); err != nil {
 			return nil, err
+		}
+		e.sparseReady = true
+		if len(first) > 0 && len(first[0]) > 0 {
+			e.sparseAt = first[0][0]
 		}
 	}
 	return e, nil

@@ -317,6 +317,11 @@ func (e *Executor) planForShapes(inputs map[string]*tensor.Tensor) (*plan, error
 		e.last, e.recent = nil, nil
 	}
 	e.plans[key] = p
+	if e.sparseReady && len(p.inShapes) > 0 && len(p.inShapes[0]) > 0 && p.inShapes[0][0] != e.sparseAt {
+		if err := e.chooseSparsePlan(p); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 

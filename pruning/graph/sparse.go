@@ -72,6 +72,10 @@ func (e *Executor) chooseSparse(shapes [][]int) error {
 		if f == nil {
 			continue
 		}
+		if e.sparseCand == nil {
+			e.sparseCand = make([]sparseForm, len(e.nodes))
+		}
+		e.sparseCand[k] = f
 		if !e.cfg.forceSparse {
 			dense := timeOp(so, rs, p.inT[k], p.outT[k])
 			so.setSparse(f)
@@ -82,6 +86,46 @@ func (e *Executor) chooseSparse(shapes [][]int) error {
 			}
 		}
 		e.sparse[k] = f
+	}
+	return nil
+}
+
+// chooseSparsePlan decides again, for plan p of a new input shape (a batch size other
+// than Compile's batch 1), which nodes run their CSR weight: a sparse product that wins
+// on one sample can lose on 64, where the dense kernel reuses each weight across the
+// batch. One inference pass on random inputs of p's shapes fills the activations,
+// then each candidate node is timed both ways. The accumulated per-node timings are
+// kept as they were.
+func (e *Executor) chooseSparsePlan(p *plan) error {
+	if !e.sparseReady || e.cfg.forceSparse || e.cfg.training || e.sparseCand == nil {
+		return nil
+	}
+	saved := append([]NodeTiming(nil), e.timings...)
+	defer copy(e.timings, saved)
+	r := rand.New(rand.NewPCG(3, 4))
+	inputs := map[string]*tensor.Tensor{}
+	for i, v := range e.inputs {
+		t := tensor.New(p.inShapes[i]...)
+		for j := range t.Data {
+			t.Data[j] = r.Float32()
+		}
+		inputs[e.names[v]] = t
+	}
+	if _, err := e.forward(context.Background(), inputs, false); err != nil {
+		return err
+	}
+	rs := &runState{threads: e.cfg.threads, rng: e.rng, ws: &e.ws, constant: e.cfg.constant}
+	for k, f := range e.sparseCand {
+		if f == nil {
+			continue
+		}
+		so := p.ops[k].(sparseCapable)
+		so.setSparse(nil)
+		dense := timeOp(so, rs, p.inT[k], p.outT[k])
+		so.setSparse(f)
+		if sparse := timeOp(so, rs, p.inT[k], p.outT[k]); sparse >= dense {
+			so.setSparse(nil)
+		}
 	}
 	return nil
 }

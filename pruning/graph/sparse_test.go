@@ -81,3 +81,42 @@ func TestSparseSkipsDenseWeights(t *testing.T) {
 		t.Errorf("a 30%%-zero weight runs sparse: %v", got)
 	}
 }
+
+// TestSparseChosenPerBatch checks that with WithSparse an input of another batch size
+// than Compile's is timed again, dense against sparse, without disturbing the
+// per-node timings the user accumulates, and gives the dense executor's values.
+func TestSparseChosenPerBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	g := New("fc", 13)
+	g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 300}}}
+	g.Params["w"], g.Params["b"] = prunedT(r, 0.9, 100, 300), randT(r, 100)
+	g.Nodes = []*Node{{Name: "fc", Op: "Gemm", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: map[string]Attr{"transB": IntAttr(1)}}}
+	g.Outputs = []Value{{Name: "y"}}
+	dense, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sparse, err := Compile(g, WithSparse(true), WithTiming(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sparse.sparseCand == nil || sparse.sparseCand[0] == nil {
+		t.Fatal("the 90%-zero weight is not a sparse candidate")
+	}
+	ctx := context.Background()
+	for i, batch := range []int{1, 64, 64, 5} {
+		in := map[string]*tensor.Tensor{"x": randT(r, batch, 300)}
+		want, err := dense.Run(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := sparse.Run(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, got["y"].Data, want["y"].Data, 1e-5)
+		if calls := sparse.Timings()[0].Calls; calls != i+1 {
+			t.Fatalf("after %d runs (batch %d) the node's timing counts %d calls", i+1, batch, calls)
+		}
+	}
+}
