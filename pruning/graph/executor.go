@@ -54,8 +54,8 @@ type Executor struct {
 	sparseCand  []sparseForm
 	sparseReady bool
 	sparseAt    int // the batch size of Compile's choice
-	ws      workspace
-	rs      runState
+	ws          workspace
+	rs          runState
 
 	epilogues  []*epilogue  // per producer node: fused BatchNormalization/Add/Relu
 	absorbed   []bool       // per node: fused into its producer, skipped at run time
