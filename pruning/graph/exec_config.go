@@ -49,7 +49,8 @@ func WithSeed(seed uint64) Option { return func(c *execConfig) { c.seed = seed }
 
 // WithSparse lets Compile run a Gemm, MatMul or Conv whose constant weight is at least
 // SparseMinZeros zeros through a CSR kernel, when timing both on a batch-1 sample
-// shows the sparse form faster. The sparse form snapshots the weights at Compile, so
+// shows the sparse form faster; the first Run at another batch size times both again
+// for that size. The sparse form snapshots the weights at Compile, so
 // compile again after changing them; training-mode Forward always runs dense. The
 // graph itself (and the ONNX written from it) stays dense.
 func WithSparse(on bool) Option { return func(c *execConfig) { c.sparse = on } }
