@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"strings"
-
 	"github.com/fleetprune/fleetprune/pruning/kernels"
 )
 
@@ -15,7 +13,7 @@ const gonumTileRows, gonumTileCols = 64, 192
 
 // serialGemmTiles reports whether gemmSerial needs to tile: only gonum's sgemm fans
 // out on its own; the packed kernel and plugged-in BLAS follow their own thresholds.
-func serialGemmTiles() bool { return strings.HasPrefix(kernels.KernelName(), "gonum") }
+func serialGemmTiles() bool { return kernels.GonumGemm() }
 
 // gemmSerial is kernels.Gemm computed tile by tile when tile is set, so that gonum's
 // sgemm stays on the calling goroutine. Without transposed B, gonum sums each C

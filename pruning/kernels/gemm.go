@@ -102,6 +102,13 @@ func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
+// GonumGemm reports whether Gemm runs gonum's own sgemm (KernelName "gonum sgemm"):
+// the pure-Go build, or a CPU without AVX2 and FMA, with no BLAS plugged in.
+func GonumGemm() bool {
+	_, builtin := blas32.Implementation().(gonum.Implementation)
+	return builtin && !ownGemm()
+}
+
 // KernelName says which GEMM runs: a blas32.Use implementation, gonum's pure-Go sgemm,
 // or this package's packed micro-kernel (amd64 with AVX2 and FMA).
 func KernelName() string {
