@@ -35,6 +35,7 @@ type Agent struct {
 	profile *fpv1.HardwareProfile
 	store   *store
 	seq     *seqCounter
+	done    *doneLog
 	met     *metrics
 
 	// work serializes commands and periodic benchmarks: one benchmark at a time per
@@ -88,12 +89,16 @@ func New(nc *nats.Conn, opts ...Option) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	done, err := openDone(filepath.Join(cfg.dataDir, "done-commands"))
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	met, err := newMetrics(cfg.registerer)
 	if err != nil {
 		return nil, fmt.Errorf("agent: metrics: %w", err)
 	}
 	a := &Agent{
-		nc: nc, js: js, cfg: cfg, id: id, store: st, seq: seq, met: met,
+		nc: nc, js: js, cfg: cfg, id: id, store: st, seq: seq, done: done, met: met,
 		log:        cfg.log.With("device", id),
 		hbInterval: cfg.heartbeatInterval,
 		stream:     fpv1.StreamCommands,

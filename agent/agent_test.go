@@ -339,3 +339,32 @@ func TestBadCommandsAreRefusedWithoutCrash(t *testing.T) {
 		t.Fatalf("report = %v, want an ok benchmark after the bad commands", rep)
 	}
 }
+
+// TestCommandDeliveredAgain checks that a command delivered again after its report
+// (its ack lost, or sent twice) is acked without being carried out or reported again,
+// also after a restart, while new commands still run.
+func TestCommandDeliveredAgain(t *testing.T) {
+	f := newFleet(t)
+	dir := t.TempDir()
+	a, stop := f.startAgent("dev-6", dir, WithThreads(1))
+	f.waitRegistered(a)
+	reps := f.reports("dev-6")
+	m1 := f.goodVariant("v1", lenet(t, 0))
+	f.send("dev-6", installCmd("i1", m1))
+	if rep := reps.next(60 * time.Second); rep.GetCommandId() != "i1" || !rep.GetOk() {
+		t.Fatalf("report = %v, want ok install i1", rep)
+	}
+	// The same command again: JetStream delivers it (no message id), the agent must
+	// not install and report a second time.
+	f.send("dev-6", installCmd("i1", m1))
+	reps.none(2 * time.Second)
+
+	stop()
+	a2, _ := f.startAgent("dev-6", dir, WithThreads(1))
+	f.waitRegistered(a2)
+	f.send("dev-6", installCmd("i1", m1))
+	f.send("dev-6", rollbackCmd("r1", "v9"))
+	if rep := reps.next(30 * time.Second); rep.GetCommandId() != "r1" {
+		t.Fatalf("report after restart = %v, want r1's (i1 was done before the restart)", rep)
+	}
+}

@@ -41,6 +41,12 @@ func (a *Agent) handleMessage(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason("malformed command")
 		return
 	}
+	if id := cmd.GetId(); a.done.Has(id) {
+		// Reported already; its ack was lost. Ack it again, do not do it again.
+		a.log.Info("command delivered again after its report; acked again", "command", id)
+		a.ackConfirmed(ctx, msg, id)
+		return
+	}
 	stop := keepInProgress(msg, a.cfg.ackWait/3)
 	a.work.Lock()
 	rep, err := a.execute(ctx, cmd)
@@ -75,12 +81,19 @@ func (a *Agent) handleMessage(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(a.cfg.retryMin)
 		return
 	}
-	// Wait for the server to confirm the ack, even while the agent stops: a plain
-	// ack lost at shutdown redelivers a command whose report is already out.
+	if err := a.done.Add(cmd.GetId()); err != nil {
+		a.log.Warn("command not recorded as done; a redelivery would run it again", "command", cmd.GetId(), "err", err)
+	}
+	a.ackConfirmed(ctx, msg, cmd.GetId())
+}
+
+// ackConfirmed acks msg and waits for the server to confirm it, even while the agent
+// stops: a plain ack lost at shutdown redelivers a command whose report is out.
+func (a *Agent) ackConfirmed(ctx context.Context, msg jetstream.Msg, id string) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := msg.DoubleAck(actx); err != nil {
-		a.log.Warn("command ack", "command", cmd.GetId(), "err", err)
+		a.log.Warn("command ack", "command", id, "err", err)
 	}
 }
 
