@@ -76,7 +76,12 @@ func (a *Agent) handleMessage(ctx context.Context, msg jetstream.Msg) {
 		outcome = "failed"
 	}
 	a.met.commands.WithLabelValues(a.id, kind, outcome).Inc()
-	if err := a.publishReport(ctx, rep); err != nil {
+	// The command is done: publish its report even while the agent stops. With the
+	// stop's context, the publish itself went out but waiting for its ack was
+	// cancelled, so the command was redelivered and done again after a restart.
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer pcancel()
+	if err := a.publishReport(pctx, rep); err != nil {
 		a.log.Warn("report not published; command will be redelivered", "command", cmd.GetId(), "err", err)
 		_ = msg.NakWithDelay(a.cfg.retryMin)
 		return
