@@ -953,6 +953,21 @@ di8:
 	SUBQ $8, CX
 	JMP di8
 di1:
+	// Four pairs with 128-bit shuffles (no cross-lane permute), then one at a time:
+	// rows of a 7×7 or 14×14 map are 7 or 14 pairs.
+	CMPQ CX, $4
+	JLT di1s
+	VMOVUPS (SI), X0
+	VMOVUPS 16(SI), X1
+	VSHUFPS $0x88, X1, X0, X2
+	VSHUFPS $0xDD, X1, X0, X3
+	VMOVUPS X2, (DI)
+	VMOVUPS X3, (R8)
+	ADDQ $32, SI
+	ADDQ $16, DI
+	ADDQ $16, R8
+	SUBQ $4, CX
+di1s:
 	TESTQ CX, CX
 	JZ dinext
 	MOVL (SI), AX
@@ -963,7 +978,7 @@ di1:
 	ADDQ $4, DI
 	ADDQ $4, R8
 	DECQ CX
-	JMP di1
+	JMP di1s
 dinext:
 	ADDQ R11, R9
 	ADDQ R11, R10
