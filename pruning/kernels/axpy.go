@@ -17,11 +17,6 @@ func axpyGeneric(a float32, x, y []float32) {
 	}
 }
 
-// AddRelu sets dst[i] = x[i] + y[i] over len(dst) elements, then clamps at zero when
-// relu is set: a residual Add, and the Relu after it, in one pass. x and y must be at
-// least as long as dst; dst may be either of them.
-func AddRelu(dst, x, y []float32, relu bool) { addRelu(dst, x, y, relu) }
-
 // CopyRows copies rows rows of n elements from src (row stride lds) to dst (row
 // stride ldd); dst must not overlap src. It panics when a matrix does not fit its
 // slice.
@@ -91,7 +86,8 @@ func addReluRowsGeneric(dst []float32, ldd int, x []float32, ldx int, y []float3
 	}
 }
 
-// addReluGeneric is addRelu in Go.
+// addReluGeneric sets dst[i] = x[i] + y[i], clamped at zero with relu, over len(dst)
+// elements; x and y must be at least as long.
 func addReluGeneric(dst, x, y []float32, relu bool) {
 	x, y = x[:len(dst)], y[:len(dst)]
 	if relu {

@@ -31,9 +31,6 @@ func dotAVX2(x, y *float32, n int) float32
 func axpyAVX2(a float32, x, y *float32, n int)
 
 //go:noescape
-func addReluAVX2(dst, x, y *float32, n int, relu bool)
-
-//go:noescape
 func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs, rows int)
 
 //go:noescape
@@ -175,17 +172,6 @@ func axpy(a float32, x, y []float32) {
 	}
 	_ = x[len(y)-1]
 	axpyAVX2(a, unsafe.SliceData(x), unsafe.SliceData(y), len(y))
-}
-
-// addRelu sets dst[i] = x[i] + y[i], clamped at zero with relu, over len(dst)
-// elements; x and y must be at least as long.
-func addRelu(dst, x, y []float32, relu bool) {
-	if !hasAVX2FMA || len(dst) == 0 {
-		addReluGeneric(dst, x, y, relu)
-		return
-	}
-	_, _ = x[len(dst)-1], y[len(dst)-1]
-	addReluAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y), len(dst), relu)
 }
 
 // addReluRows is addRelu over rows of n elements, each operand with its row stride;

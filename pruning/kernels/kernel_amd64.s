@@ -643,61 +643,6 @@ kern4x16loop:
 	VZEROUPPER
 	RET
 
-// func addReluAVX2(dst, x, y *float32, n int, relu bool)
-//
-// dst[i] = x[i] + y[i], clamped at zero when relu is set, for i < n: a residual added
-// (and Relu applied) as a convolution's output is gathered.
-TEXT ·addReluAVX2(SB), NOSPLIT, $0-33
-	MOVQ dst+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ y+16(FP), DX
-	MOVQ n+24(FP), CX
-	MOVBQZX relu+32(FP), AX
-	VXORPS Y15, Y15, Y15
-	TESTQ AX, AX
-	JNZ ar8relu
-ar8:
-	CMPQ CX, $8
-	JLT ar1
-	VMOVUPS (SI), Y0
-	VADDPS (DX), Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $32, SI
-	ADDQ $32, DX
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JMP ar8
-ar8relu:
-	CMPQ CX, $8
-	JLT ar1
-	VMOVUPS (SI), Y0
-	VADDPS (DX), Y0, Y0
-	VMAXPS Y15, Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $32, SI
-	ADDQ $32, DX
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JMP ar8relu
-ar1:
-	TESTQ CX, CX
-	JZ ardone
-	VMOVSS (SI), X0
-	VADDSS (DX), X0, X0
-	TESTQ AX, AX
-	JZ arstore
-	VMAXSS X15, X0, X0
-arstore:
-	VMOVSS X0, (DI)
-	ADDQ $4, SI
-	ADDQ $4, DX
-	ADDQ $4, DI
-	DECQ CX
-	JMP ar1
-ardone:
-	VZEROUPPER
-	RET
-
 // tailmask is eight all-ones lanes then eight zero lanes: the eight floats from
 // 32-4r bytes in are a mask of the first r lanes.
 DATA tailmask<>+0(SB)/8, $0xffffffffffffffff

@@ -13,10 +13,6 @@ func microKernel() kernel { return genericKernel }
 // axpy computes y += a·x over len(y) elements; x must be at least as long.
 func axpy(a float32, x, y []float32) { axpyGeneric(a, x, y) }
 
-// addRelu sets dst[i] = x[i] + y[i], clamped at zero with relu, over len(dst)
-// elements; x and y must be at least as long.
-func addRelu(dst, x, y []float32, relu bool) { addReluGeneric(dst, x, y, relu) }
-
 // addReluRows is addRelu over rows of n elements, each operand with its row stride.
 func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, add, relu bool) {
 	addReluRowsGeneric(dst, ldd, x, ldx, y, ldy, n, rows, add, relu)
