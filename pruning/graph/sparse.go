@@ -44,17 +44,7 @@ func (e *Executor) chooseSparse(shapes [][]int) error {
 		e.recent = nil
 		e.ResetTimings()
 	}()
-	r := rand.New(rand.NewPCG(1, 2))
-	inputs := map[string]*tensor.Tensor{}
-	for i, v := range e.inputs {
-		t := tensor.New(shapes[i]...)
-		for j := range t.Data {
-			t.Data[j] = r.Float32()
-		}
-		inputs[e.names[v]] = t
-	}
-	// One inference pass fills every activation with realistic values.
-	p, err := e.forward(context.Background(), inputs, false)
+	p, err := e.warmRun(shapes, 1)
 	if err != nil {
 		return err
 	}
@@ -76,14 +66,8 @@ func (e *Executor) chooseSparse(shapes [][]int) error {
 			e.sparseCand = make([]sparseForm, len(e.nodes))
 		}
 		e.sparseCand[k] = f
-		if !e.cfg.forceSparse {
-			dense := timeOp(so, rs, p.inT[k], p.outT[k])
-			so.setSparse(f)
-			sparse := timeOp(so, rs, p.inT[k], p.outT[k])
-			so.setSparse(nil)
-			if sparse >= dense {
-				continue
-			}
+		if !e.cfg.forceSparse && !sparseFaster(so, f, rs, p.inT[k], p.outT[k]) {
+			continue
 		}
 		e.sparse[k] = f
 	}
@@ -102,16 +86,7 @@ func (e *Executor) chooseSparsePlan(p *plan) error {
 	}
 	saved := append([]NodeTiming(nil), e.timings...)
 	defer copy(e.timings, saved)
-	r := rand.New(rand.NewPCG(3, 4))
-	inputs := map[string]*tensor.Tensor{}
-	for i, v := range e.inputs {
-		t := tensor.New(p.inShapes[i]...)
-		for j := range t.Data {
-			t.Data[j] = r.Float32()
-		}
-		inputs[e.names[v]] = t
-	}
-	if _, err := e.forward(context.Background(), inputs, false); err != nil {
+	if _, err := e.warmRun(p.inShapes, 3); err != nil {
 		return err
 	}
 	rs := &runState{threads: e.cfg.threads, rng: e.rng, ws: &e.ws, constant: e.cfg.constant}
@@ -120,14 +95,38 @@ func (e *Executor) chooseSparsePlan(p *plan) error {
 			continue
 		}
 		so := p.ops[k].(sparseCapable)
-		so.setSparse(nil)
-		dense := timeOp(so, rs, p.inT[k], p.outT[k])
-		so.setSparse(f)
-		if sparse := timeOp(so, rs, p.inT[k], p.outT[k]); sparse >= dense {
-			so.setSparse(nil)
+		if sparseFaster(so, f, rs, p.inT[k], p.outT[k]) {
+			so.setSparse(f)
 		}
 	}
 	return nil
+}
+
+// warmRun runs one inference pass on uniform random inputs of the given shapes
+// (stream seed, seed+1), which fills every activation with realistic values, and
+// returns the plan it ran.
+func (e *Executor) warmRun(shapes [][]int, seed uint64) (*plan, error) {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	inputs := map[string]*tensor.Tensor{}
+	for i, v := range e.inputs {
+		t := tensor.New(shapes[i]...)
+		for j := range t.Data {
+			t.Data[j] = r.Float32()
+		}
+		inputs[e.names[v]] = t
+	}
+	return e.forward(context.Background(), inputs, false)
+}
+
+// sparseFaster times so's forward dense and with the CSR weight f on the plan's
+// tensors and reports whether f was faster; so is left dense.
+func sparseFaster(so sparseCapable, f sparseForm, rs *runState, in, out []*tensor.Tensor) bool {
+	so.setSparse(nil)
+	dense := timeOp(so, rs, in, out)
+	so.setSparse(f)
+	sparse := timeOp(so, rs, in, out)
+	so.setSparse(nil)
+	return sparse < dense
 }
 
 // timeOp returns the best of several timed forwards after a warm-up.
