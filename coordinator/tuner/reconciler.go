@@ -252,10 +252,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 		// cost is that variant's, and measuring it again would differ only by noise
 		// (which once sent the search back and forth between such twins). The
 		// accuracy is this variant's own. It is published, so it can be accepted.
-		if _, err := r.fleet.Publish(ctx, st.Class, id, v.ONNX, coordinator.VariantMeta{
-			Model: model.Name, InputShape: base.InputShape, ProbeSeed: probeSeed(class, id), ExpectedChecksum: v.Checksum,
-		}); err != nil {
-			return Result{}, fmt.Errorf("tuner: %s: publish %s: %w", class, id, err)
+		if _, err := r.publish(ctx, st.Class, id, v.ONNX, model, base.InputShape, v.Checksum); err != nil {
+			return Result{}, err
 		}
 		rec.P95, rec.PeakMemory, rec.DeviceP95, rec.MeasuredAt = prev.P95, prev.PeakMemory, prev.DeviceP95, now
 		st.Trials = append(st.Trials, rec)
@@ -286,15 +284,25 @@ func sameShape(trials []tuning.Record, rec tuning.Record) *tuning.Record {
 // Command ids are derived from the variant, device and attempt, so a standby that
 // sends again after a failover is de-duplicated by JetStream.
 func (r *Reconciler) send(ctx context.Context, st *tuning.State, rec tuning.Record, onnxBytes []byte, model profiles.Model, inputShape []int64, checksum string, attempt int) error {
-	signed, err := r.fleet.Publish(ctx, st.Class, rec.VariantID, onnxBytes, coordinator.VariantMeta{
-		Model: model.Name, InputShape: inputShape, ProbeSeed: probeSeed(st.Class, rec.VariantID), ExpectedChecksum: checksum,
-	})
+	signed, err := r.publish(ctx, st.Class, rec.VariantID, onnxBytes, model, inputShape, checksum)
 	if err != nil {
-		return fmt.Errorf("tuner: %s: publish %s: %w", st.Class, rec.VariantID, err)
+		return err
 	}
 	p := &tuning.Pending{VariantID: rec.VariantID, Budget: rec.Budget, Record: rec, SentAt: time.Now().UTC(), Checksum: checksum, Attempt: attempt}
 	st.Pending = p
 	return r.sendProbes(ctx, st, signed)
+}
+
+// publish publishes a model as variant id of the class, with the probe seed its
+// benchmarks use and the output checksum expected on the probe batch.
+func (r *Reconciler) publish(ctx context.Context, class, id string, onnxBytes []byte, model profiles.Model, inputShape []int64, checksum string) (*fpv1.SignedManifest, error) {
+	signed, err := r.fleet.Publish(ctx, class, id, onnxBytes, coordinator.VariantMeta{
+		Model: model.Name, InputShape: inputShape, ProbeSeed: probeSeed(class, id), ExpectedChecksum: checksum,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tuner: %s: publish %s: %w", class, id, err)
+	}
+	return signed, nil
 }
 
 // sendProbes sends the pending variant's benchmark command to every probe device and
