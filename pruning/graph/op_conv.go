@@ -237,15 +237,18 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 		}
 		return
 	}
+	if w.sw == 1 && w.sh == 1 {
+		// One phase: each channel's rows, each into its padded row.
+		for c := range o.c {
+			kernels.CopyRows(pad[c*chanStride+w.pt*o.wq+w.pl:], o.wq, xs[c*hw:], o.wd, o.wd, o.h)
+		}
+		return
+	}
+	// Other strides, row by row, through the mapping planShifted made.
 	for c := range o.c {
 		for y, rb := range o.fillRows {
 			if rb < 0 {
 				continue
-			}
-			if w.sw == 1 && w.sh == 1 {
-				// One phase: the channel's rows, each into its padded row.
-				kernels.CopyRows(pad[c*chanStride+rb+w.pl:], o.wq, xs[c*hw:], o.wd, o.wd, o.h)
-				break
 			}
 			row := xs[c*hw+y*o.wd:][:o.wd]
 			base := c*chanStride + rb
@@ -260,13 +263,6 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 				}
 				dst := pad[base+px*plane+fc.q0:][:fc.n]
 				src := row[fc.x0:]
-				if w.sw == 2 {
-					src = src[:2*(fc.n-1)+1]
-					for i := range dst {
-						dst[i] = src[2*i]
-					}
-					continue
-				}
 				for i := range dst {
 					dst[i] = src[i*w.sw]
 				}
