@@ -79,14 +79,7 @@ func TestConvFusedBatch1(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := map[string]*tensor.Tensor{"x": randT(r, 1, 16, 28, 28)}
-		want, err := plain.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := fused.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want, got := runBoth(t, plain, fused, in)
 		closeTo(t, got["y"].Data, want["y"].Data, 1e-4)
 	}
 }
@@ -159,14 +152,7 @@ func TestResidualAddFusion(t *testing.T) {
 	}
 	for _, batch := range []int{1, 3} {
 		in := map[string]*tensor.Tensor{"x": randT(r, batch, 4, 6, 6)}
-		want, err := plain.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := fused.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want, got := runBoth(t, plain, fused, in)
 		closeTo(t, got["y"].Data, want["y"].Data, 1e-4)
 	}
 }

@@ -209,14 +209,7 @@ func TestInputViews(t *testing.T) {
 	}
 	for i, x := range xs {
 		in := map[string]*tensor.Tensor{"x": x}
-		want, err := plain.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ex.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want, got := runBoth(t, plain, ex, in)
 		for _, name := range []string{"y", "same"} {
 			if !slices.Equal(got[name].Data, want[name].Data) {
 				t.Fatalf("run %d, %s: got %v, want %v", i, name, got[name].Data, want[name].Data)

@@ -24,6 +24,21 @@ func runCase(t *testing.T, tc gradCase) *tensor.Tensor {
 	return out["y"]
 }
 
+// runBoth runs the reference executor and the one under test on the same inputs and
+// returns their outputs.
+func runBoth(t *testing.T, ref, ex *Executor, in map[string]*tensor.Tensor) (want, got map[string]*tensor.Tensor) {
+	t.Helper()
+	want, err := ref.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = ex.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want, got
+}
+
 func closeTo(t *testing.T, got, want []float32, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -388,14 +403,7 @@ func TestFusedEpilogues(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := map[string]*tensor.Tensor{"x": randT(r, 3, 2, 5, 5)}
-	want, err := plain.Run(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := fused.Run(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, got := runBoth(t, plain, fused, in)
 	closeTo(t, got["y"].Data, want["y"].Data, 1e-5)
 	// In-place parameter updates reach the fused BatchNormalization.
 	g.Params["m"].Data[0] += 1
