@@ -29,6 +29,20 @@ var convBenchShapes = []struct {
 	{"resnet8.l3.conv2", 64, 7, 64, 3, 1, 1},
 }
 
+// benchConvNode is a square Conv node of kernel k, stride s and padding p on every
+// side, with a bias input when bias is set.
+func benchConvNode(k, s, p int, bias bool) *Node {
+	in := []string{"x", "w"}
+	if bias {
+		in = append(in, "b")
+	}
+	return &Node{Name: "c", Op: "Conv", Inputs: in, Outputs: []string{"y"}, Attrs: map[string]Attr{
+		"kernel_shape": IntsAttr(int64(k), int64(k)),
+		"strides":      IntsAttr(int64(s), int64(s)),
+		"pads":         IntsAttr(int64(p), int64(p), int64(p), int64(p)),
+	}}
+}
+
 // BenchmarkConvForward times one Conv forward (inference) per shape at batch 1 and
 // 64 on GOMAXPROCS threads.
 func BenchmarkConvForward(b *testing.B) {
@@ -36,11 +50,7 @@ func BenchmarkConvForward(b *testing.B) {
 	for _, sh := range convBenchShapes {
 		for _, batch := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/batch=%d", sh.name, batch), func(b *testing.B) {
-				n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: map[string]Attr{
-					"kernel_shape": IntsAttr(int64(sh.k), int64(sh.k)),
-					"strides":      IntsAttr(int64(sh.s), int64(sh.s)),
-					"pads":         IntsAttr(int64(sh.p), int64(sh.p), int64(sh.p), int64(sh.p)),
-				}}
+				n := benchConvNode(sh.k, sh.s, sh.p, true)
 				o, err := newConv(n, nil)
 				if err != nil {
 					b.Fatal(err)
@@ -74,11 +84,7 @@ func BenchmarkConvForward(b *testing.B) {
 func BenchmarkConvShifted(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range convBenchShapes {
-		n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: map[string]Attr{
-			"kernel_shape": IntsAttr(int64(sh.k), int64(sh.k)),
-			"strides":      IntsAttr(int64(sh.s), int64(sh.s)),
-			"pads":         IntsAttr(int64(sh.p), int64(sh.p), int64(sh.p), int64(sh.p)),
-		}}
+		n := benchConvNode(sh.k, sh.s, sh.p, true)
 		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
 		for _, shifted := range []bool{false, true} {
 			op, err := newConv(n, nil)
@@ -166,11 +172,7 @@ func BenchmarkIm2col(b *testing.B) {
 func BenchmarkConvBackward(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range convBenchShapes {
-		n := &Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: map[string]Attr{
-			"kernel_shape": IntsAttr(int64(sh.k), int64(sh.k)),
-			"strides":      IntsAttr(int64(sh.s), int64(sh.s)),
-			"pads":         IntsAttr(int64(sh.p), int64(sh.p), int64(sh.p), int64(sh.p)),
-		}}
+		n := benchConvNode(sh.k, sh.s, sh.p, false)
 		o, err := newConv(n, nil)
 		if err != nil {
 			b.Fatal(err)
