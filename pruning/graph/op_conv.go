@@ -182,19 +182,24 @@ func (o *convOp) planShifted() {
 	o.shifted = true
 }
 
+// shiftedEpilogue is the part of outputAffine's pass a shifted convolution's GEMM
+// applies: the shift, and Relu when there is no residual (shiftedForward adds the
+// residual, and the Relu after it, as it gathers the output). nil when there is none.
+func shiftedEpilogue(shift, residual []float32, relu bool) *kernels.Epilogue {
+	if shift == nil && (!relu || residual != nil) {
+		return nil
+	}
+	return &kernels.Epilogue{Shift: shift, Relu: relu && residual == nil}
+}
+
 // shiftedForward computes one sample of a shifted convolution (planShifted): xs is its
 // input, ys its output, res its residual (nil: none). pad and tmp are scratch of at
-// least shiftedSizes floats. The GEMM applies the shift, and Relu when there is no
-// residual; the residual and Relu after it are added as the output columns are
-// gathered from tmp.
-func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, shift []float32, relu bool) {
+// least shiftedSizes floats. The GEMM applies ep (shiftedEpilogue); the residual and
+// Relu after it are added as the output columns are gathered from tmp.
+func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, ep *kernels.Epilogue, relu bool) {
 	o.fillPhases(xs, pad)
 	n := o.oh * o.wq
 	nc := pa.OffsetCols(n)
-	var ep *kernels.Epilogue
-	if shift != nil || relu && res == nil {
-		ep = &kernels.Epilogue{Shift: shift, Relu: relu && res == nil}
-	}
 	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep)
 	ohw := o.oh * o.ow
 	for m := range o.m {
@@ -414,8 +419,10 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		o.packed = r.constant
 	}
 	shifted := o.shifted && packed != nil && !r.training
+	var shiftedEp *kernels.Epilogue // the same for every sample
 	switch {
 	case shifted:
+		shiftedEp = shiftedEpilogue(shift, residual, relu)
 		padSize, tmpSize := o.shiftedSizes(packed[0])
 		o.cols = r.ws.take(o.cols[:0], slotCols, nc, padSize)
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, tmpSize) // (backward's slots: free at inference)
@@ -454,7 +461,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					if residual != nil {
 						res = residual[s*o.m*ohw:][:o.m*ohw]
 					}
-					o.shiftedForward(packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shift, relu)
+					o.shiftedForward(packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shiftedEp, relu)
 				case depthwise:
 					o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
 				case o.direct:
