@@ -127,11 +127,8 @@ func (f pruneFlags) config() (prune.Config, error) {
 	if !(f.tolerance > 0) {
 		errs = append(errs, fmt.Sprintf("--tolerance %v: want > 0", f.tolerance))
 	}
-	switch opt := train.OptimizerKind(f.optimizer); opt {
-	case train.SGD, train.Adam:
-		cfg.Train.Optimizer = opt
-	default:
-		errs = append(errs, fmt.Sprintf("--optimizer %q: want sgd or adam", f.optimizer))
+	if cfg.Train.Optimizer, err = parseOptimizer(f.optimizer); err != nil {
+		errs = append(errs, err.Error())
 	}
 	switch sch := train.ScheduleKind(f.lrSchedule); sch {
 	case train.Constant:

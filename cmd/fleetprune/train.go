@@ -93,9 +93,9 @@ func (f trainFlags) config() (train.Config, error) {
 	if f.threads < 0 {
 		errs = append(errs, fmt.Sprintf("--threads %d: want ≥ 0", f.threads))
 	}
-	opt := train.OptimizerKind(strings.ToLower(f.optimizer))
-	if opt != train.SGD && opt != train.Adam {
-		errs = append(errs, fmt.Sprintf("--optimizer %q: want sgd or adam", f.optimizer))
+	opt, err := parseOptimizer(f.optimizer)
+	if err != nil {
+		errs = append(errs, err.Error())
 	}
 	sched := train.ScheduleKind(strings.ToLower(f.schedule))
 	if sched != train.Constant && sched != train.Step && sched != train.Cosine {
@@ -227,4 +227,13 @@ func (b *progressBar) done() {
 	if b.drawn {
 		fmt.Fprintln(b.w)
 	}
+}
+
+// parseOptimizer reads an --optimizer flag: sgd or adam, in any case.
+func parseOptimizer(flag string) (train.OptimizerKind, error) {
+	opt := train.OptimizerKind(strings.ToLower(flag))
+	if opt != train.SGD && opt != train.Adam {
+		return "", fmt.Errorf("--optimizer %q: want sgd or adam", flag)
+	}
+	return opt, nil
 }
