@@ -71,10 +71,11 @@ func (e *engine) input(batch int) map[string]*tensor.Tensor {
 // timeInfer runs warmup+runs inferences at the batch size and returns the run times.
 func (e *engine) timeInfer(ctx context.Context, batch, warmup, runs int) (sample, error) {
 	in := e.input(batch)
+	out := map[string]*tensor.Tensor{}
 	s := make(sample, 0, runs)
 	for i := range warmup + runs {
 		t0 := time.Now()
-		if _, err := e.infer.Run(ctx, in); err != nil {
+		if err := e.infer.RunInto(ctx, in, out); err != nil {
 			return nil, err
 		}
 		if i >= warmup {

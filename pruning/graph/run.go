@@ -65,14 +65,45 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 // On an executor compiled WithTraining, a Run with the input shapes of the latest
 // Forward reuses its activations, so a following Backward returns ErrNoForward.
 func (e *Executor) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	p, err := e.forward(ctx, inputs, false)
-	if p != nil && p == e.last {
-		e.last = nil
-	}
+	p, err := e.infer(ctx, inputs)
 	if err != nil {
 		return nil, err
 	}
 	return e.collect(p), nil
+}
+
+// infer is the forward pass of Run and RunInto.
+func (e *Executor) infer(ctx context.Context, inputs map[string]*tensor.Tensor) (*plan, error) {
+	p, err := e.forward(ctx, inputs, false)
+	if p != nil && p == e.last {
+		e.last = nil
+	}
+	return p, err
+}
+
+// RunInto is Run without allocating: it writes each graph output into out[name],
+// reusing that tensor when it has the output's shape and putting a new one in its
+// place otherwise (so a map kept from run to run is allocated once). out must not be
+// nil. The tensors in out are the caller's; the executor keeps none of them. Latency
+// measurements use it, as ONNX Runtime's IOBinding serves the same purpose.
+func (e *Executor) RunInto(ctx context.Context, inputs, out map[string]*tensor.Tensor) error {
+	if out == nil {
+		return fmt.Errorf("graph %q: run: nil output map", e.g.Name)
+	}
+	p, err := e.infer(ctx, inputs)
+	if err != nil {
+		return err
+	}
+	for _, v := range e.outputs {
+		name, val := e.names[v], p.vals[v]
+		t := out[name]
+		if t == nil || !tensor.SameShape(t.Shape, val.Shape) || len(t.Data) != len(val.Data) {
+			t = tensor.New(val.Shape...)
+			out[name] = t
+		}
+		copy(t.Data, val.Data)
+	}
+	return nil
 }
 
 func (e *Executor) collect(p *plan) map[string]*tensor.Tensor {

@@ -98,6 +98,17 @@ func gemmOffsetsPanels(pa *PackedA, lo, hi int, b []float32, offs []int32, c []f
 	kern := pa.kern
 	mr, nr := kern.mr, kern.nr
 	full := pa.M / mr // whole panels of A, done in one kernel call per column panel
+	var edge []float32
+	if full*mr < pa.M {
+		// The edge tile's scratch, once per call (a local array would escape through
+		// the kernel's function value, one allocation per tile).
+		buf := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(buf)
+		if cap(*buf) < mr*nr+mr {
+			*buf = make([]float32, mr*nr+mr)
+		}
+		edge = (*buf)[:mr*nr+mr]
+	}
 	for pc := 0; pc < pa.K; pc += kcBlock {
 		kc := min(kcBlock, pa.K-pc)
 		var te tileEpilogue
@@ -113,23 +124,21 @@ func gemmOffsetsPanels(pa *PackedA, lo, hi int, b []float32, offs []int32, c []f
 				kern.offsets(full, kc, block, bj, o, c[j:], ldc, pc > 0, te)
 			}
 			if ir := full * mr; ir < pa.M {
-				gemmOffsetsEdge(pa, ir, pc, kc, block[ir*kc:(ir+mr)*kc], bj, o, c, j, ldc, te)
+				gemmOffsetsEdge(pa, ir, pc, kc, block[ir*kc:(ir+mr)*kc], bj, o, c, j, ldc, te, edge)
 			}
 		}
 	}
 }
 
 // gemmOffsetsEdge computes the tile of the last h < mr rows of A from row ir, column
-// j, k block pc, through an mr×nr tile on the stack.
-func gemmOffsetsEdge(pa *PackedA, ir, pc, kc int, ap, bj []float32, o []int32, c []float32, j, ldc int, te tileEpilogue) {
+// j, k block pc, through an mr×nr tile in scratch (mr·nr + mr floats).
+func gemmOffsetsEdge(pa *PackedA, ir, pc, kc int, ap, bj []float32, o []int32, c []float32, j, ldc int, te tileEpilogue, scratch []float32) {
 	mr, nr := pa.kern.mr, pa.kern.nr
 	h := pa.M - ir
-	var edge [128]float32 // mr·nr ≤ 128
-	var shift [8]float32  // mr ≤ 8
-	tile := edge[:mr*nr]
+	tile, shift := scratch[:mr*nr], scratch[mr*nr:mr*nr+mr]
 	if te.shift != nil {
-		copy(shift[:mr], te.shift[ir:ir+h])
-		te.shift = shift[:mr]
+		copy(shift, te.shift[ir:ir+h])
+		te.shift = shift
 	}
 	if pc > 0 {
 		for i := range h {

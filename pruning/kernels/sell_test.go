@@ -8,10 +8,11 @@ import (
 	"testing"
 )
 
-// TestCSRMulVec checks the fused one-vector product (sliced ELLPACK, with bias and
-// Relu) against a float64 product of the dense matrix, for row counts around the
+// TestCSRMulVec checks the fused one-vector product (with bias and Relu) in each of
+// its layouts (the one MulVec picks, window form, sliced ELLPACK, plain CSR) against
+// a float64 product of the dense matrix, for row counts around the
 // slices of eight, densities from empty to full, rows of very different lengths (the
-// sort), and columns past 2¹⁶ (the CSR fallback). x holds an infinity at a column
+// sort), and columns past 2¹⁶ (no sliced ELLPACK). x holds an infinity at a column
 // whose weights are all zero: the padding must not multiply it. Guard elements after
 // y must stay untouched.
 func TestCSRMulVec(t *testing.T) {
@@ -63,18 +64,28 @@ func TestCSRMulVec(t *testing.T) {
 						}
 						want[i] = float32(s)
 					}
-					s := NewCSR(w, sh.out, sh.in)
-					ybuf := randSlice(r, sh.out+9)
-					guard := slices.Clone(ybuf[sh.out:])
-					for range 2 { // the second call reuses the sliced form
-						s.MulVec(x, bias, relu, ybuf[:sh.out])
-						checkClose(t, what, ybuf[:sh.out], want, sh.in)
-						if !slices.Equal(ybuf[sh.out:], guard) {
-							t.Fatalf("%s: wrote past y", what)
+					for _, form := range []string{"auto", "windows", "sell", "csr"} {
+						s := NewCSR(w, sh.out, sh.in)
+						switch form {
+						case "windows":
+							s.vecOnce.Do(func() { s.win = newWindows(s) })
+						case "sell":
+							s.vecOnce.Do(func() { s.vec = newSELL(s) })
+						case "csr":
+							s.vecOnce.Do(func() {})
 						}
-					}
-					if (sh.in < 1<<16) != (s.vec != nil) {
-						t.Fatalf("%s: sliced form built %v", what, s.vec != nil)
+						ybuf := randSlice(r, sh.out+9)
+						guard := slices.Clone(ybuf[sh.out:])
+						for range 2 { // the second call reuses the layout
+							s.MulVec(x, bias, relu, ybuf[:sh.out])
+							checkClose(t, what+" "+form, ybuf[:sh.out], want, sh.in)
+							if !slices.Equal(ybuf[sh.out:], guard) {
+								t.Fatalf("%s %s: wrote past y", what, form)
+							}
+						}
+						if form == "auto" && (sh.in < 1<<16 || hasWindowKernel) != (s.vec != nil || s.win != nil) {
+							t.Fatalf("%s: sliced form %v, window form %v", what, s.vec != nil, s.win != nil)
+						}
 					}
 				}
 			}
@@ -128,7 +139,8 @@ func TestSELLLayout(t *testing.T) {
 }
 
 // BenchmarkCSRMulVec times LeNet-300-100's layers magnitude-pruned to 90% at batch 1:
-// the sliced form with bias and Relu fused (MulVec) against the row-wise CSR kernel
+// the window form and sliced ELLPACK with bias and Relu fused (MulVec) against the
+// row-wise CSR kernel
 // (what MulTransB ran at batch 1 before) and the dense fused product (MatVecT).
 func BenchmarkCSRMulVec(b *testing.B) {
 	for _, sh := range [][2]int{{300, 784}, {100, 300}, {10, 100}} {
@@ -138,11 +150,19 @@ func BenchmarkCSRMulVec(b *testing.B) {
 		dense := slices.Clone(w)
 		sparsify(r, w, 0.9)
 		s := NewCSR(w, n, k)
-		b.Run(fmt.Sprintf("%dx%d/sell", n, k), func(b *testing.B) {
-			for b.Loop() {
-				s.MulVec(x, bias, true, y)
-			}
-		})
+		win, sell := NewCSR(w, n, k), NewCSR(w, n, k)
+		win.vecOnce.Do(func() { win.win = newWindows(win) })
+		sell.vecOnce.Do(func() { sell.vec = newSELL(sell) })
+		for _, f := range []struct {
+			name string
+			s    *CSR
+		}{{"windows", win}, {"sell", sell}} {
+			b.Run(fmt.Sprintf("%dx%d/%s", n, k, f.name), func(b *testing.B) {
+				for b.Loop() {
+					f.s.MulVec(x, bias, true, y)
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("%dx%d/csr-rows", n, k), func(b *testing.B) {
 			for b.Loop() {
 				s.spmvRows(0, n, 1, x, 0, y)

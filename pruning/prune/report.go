@@ -107,7 +107,7 @@ func Latencies(ctx context.Context, runs []Timed, batch int, minTime time.Durati
 	}
 	type bound struct {
 		ex      *graph.Executor
-		in      map[string]*tensor.Tensor
+		in, out map[string]*tensor.Tensor
 		samples []time.Duration
 		total   time.Duration
 	}
@@ -131,9 +131,9 @@ func Latencies(ctx context.Context, runs []Timed, batch int, minTime time.Durati
 		for j := range x.Data {
 			x.Data[j] = float32(j%17) / 17
 		}
-		bs[i] = &bound{ex: ex, in: map[string]*tensor.Tensor{g.Inputs[0].Name: x}}
+		bs[i] = &bound{ex: ex, in: map[string]*tensor.Tensor{g.Inputs[0].Name: x}, out: map[string]*tensor.Tensor{}}
 		for range 3 {
-			if _, err := ex.Run(ctx, bs[i].in); err != nil {
+			if err := ex.RunInto(ctx, bs[i].in, bs[i].out); err != nil {
 				return nil, fmt.Errorf("prune: latency: %w", err)
 			}
 		}
@@ -151,7 +151,7 @@ func Latencies(ctx context.Context, runs []Timed, batch int, minTime time.Durati
 		for _, b := range bs {
 			for range 3 {
 				t0 := time.Now()
-				if _, err := b.ex.Run(ctx, b.in); err != nil {
+				if err := b.ex.RunInto(ctx, b.in, b.out); err != nil {
 					return nil, fmt.Errorf("prune: latency: %w", err)
 				}
 				d := time.Since(t0)
