@@ -15,10 +15,10 @@
 // func winMulVec(slicePtr, base *int32, lane *int8, val *float32, perm *int32, nslices, lastRows int, x, y, bias *float32, flags int, tmp *float32)
 //
 // The window-form product with one vector (see windowForm): per slice of eight rows,
-// its groups four at a time into four accumulators (an FMA's latency is four cycles),
-// then one at a time. The sums go to y through perm, plus bias[row] by flags (2) and
-// clamped at zero (4). The last slice writes only lastRows rows. tmp is eight floats
-// of scratch.
+// its groups eight at a time into four accumulators (an FMA's latency is four
+// cycles), then one at a time. The sums go to y through perm, plus bias[row] by flags
+// (2) and clamped at zero (4). The last slice writes only lastRows rows. tmp is eight
+// floats of scratch.
 TEXT ·winMulVec(SB), NOSPLIT, $0-96
 	MOVQ slicePtr+0(FP), R10
 	MOVQ base+8(FP), R13
