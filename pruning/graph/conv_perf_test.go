@@ -26,6 +26,7 @@ var convBenchShapes = []struct {
 	{"resnet8.l2.conv2", 32, 14, 32, 3, 1, 1},
 	{"resnet8.l2.down", 16, 28, 32, 1, 2, 0},
 	{"resnet8.l3.conv1", 32, 14, 64, 3, 2, 1},
+	{"resnet8.l3.down", 32, 14, 64, 1, 2, 0},
 	{"resnet8.l3.conv2", 64, 7, 64, 3, 1, 1},
 }
 

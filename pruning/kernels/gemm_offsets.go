@@ -65,9 +65,15 @@ func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ld
 		return
 	}
 	nr := pa.kern.nr
-	parallelFor(nc/nr, 1, pa.M*nc*pa.K, func(lo, hi int) {
-		gemmOffsetsPanels(pa, lo, hi, b, offs, c, ldc, ep)
-	})
+	if work := pa.M * nc * pa.K; work < minParallelWork {
+		// (Called directly, not through parallelFor: its closure would be allocated
+		// on every call.)
+		gemmOffsetsPanels(pa, 0, nc/nr, b, offs, c, ldc, ep)
+	} else {
+		parallelFor(nc/nr, 1, work, func(lo, hi int) {
+			gemmOffsetsPanels(pa, lo, hi, b, offs, c, ldc, ep)
+		})
+	}
 	if pa.narrow8(n) {
 		gemmOffsets8(pa, nc-8, b, offs, c, ldc, ep)
 	}
