@@ -30,3 +30,13 @@ func dot(x, y []float32) float32 { return dotGeneric(x, y) }
 func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []float32) {
 	spmvRows16Generic(rowPtr, idx, val, lo, hi, x, y)
 }
+
+// winoInput is winoInputGeneric.
+func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldv int) {
+	winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldv)
+}
+
+// winoOutput is winoOutputGeneric.
+func winoOutput(m []float32, ldm, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
+	winoOutputGeneric(m, ldm, k, cols, shift, relu, dst, ldr)
+}

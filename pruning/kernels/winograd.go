@@ -1,0 +1,241 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Winograd's F(2×2, 3×3) computes a 2×2 block of a stride-1 3×3 convolution's output
+// (a tile) from the 4×4 input block under it with 16 multiplies per channel and filter
+// instead of 36: the input block d is transformed to V = Bᵀ·d·B, the filter g to
+// U = G·g·Gᵀ, and the output is Aᵀ·(U⊙V)·A, where the sum over channels of U⊙V is, for
+// each of the 16 components ξ, a GEMM of the filters' U_ξ (K×C) by the tiles' V_ξ
+// (C×tiles). Here the tiles are done winoBlock at a time, so that their V and M =
+// U·V stay in the L1 and L2 caches between the transforms and the GEMMs, which run
+// through the offsets micro-kernel (GemmAOffsets) without any packing of V.
+
+// winoBlock is the number of tiles (columns of the GEMMs) transformed and multiplied
+// together: a multiple of the micro-kernel's 24 columns.
+var winoBlock = 48
+
+// Winograd holds a 3×3 convolution's filters transformed for F(2×2, 3×3) and packed
+// for the micro-kernel. It is read-only after PackWinograd and safe for concurrent use.
+type Winograd struct {
+	K, C int
+	u    [16]*PackedA // U_ξ, K×C each
+	offs []int32      // row c of a block's V_ξ: c·16·winoBlock floats on
+	ub   []float32    // the unpacked U, kept for PackedA's fallback (gonum builds)
+}
+
+// PackWinograd transforms the K filters of C channels, 3×3 each (w holds K·C·9
+// floats, as ONNX lays out a Conv weight), into dst (nil: new), with filter k scaled by
+// scale[k] when scale is set (a fused BatchNormalization's scale). It panics when w
+// or scale is too short.
+func PackWinograd(dst *Winograd, k, c int, w, scale []float32) *Winograd {
+	if k < 1 || c < 1 {
+		panic(fmt.Sprintf("kernels: PackWinograd: %d filters of %d channels", k, c))
+	}
+	if len(w) < k*c*9 {
+		panic(fmt.Sprintf("kernels: PackWinograd: %d weights for %d×%d×3×3", len(w), k, c))
+	}
+	if scale != nil && len(scale) < k {
+		panic(fmt.Sprintf("kernels: PackWinograd: %d scales for %d filters", len(scale), k))
+	}
+	if dst == nil {
+		dst = &Winograd{}
+	}
+	dst.K, dst.C = k, c
+	if len(dst.ub) != 16*k*c {
+		dst.ub = make([]float32, 16*k*c)
+	}
+	for f := range k {
+		s := float32(1)
+		if scale != nil {
+			s = scale[f]
+		}
+		for ch := range c {
+			u := winoFilter(w[(f*c+ch)*9:][:9])
+			for q, v := range u {
+				dst.ub[q*k*c+f*c+ch] = s * v
+			}
+		}
+	}
+	for q := range dst.u {
+		dst.u[q] = PackAInto(dst.u[q], false, k, c, 1, dst.ub[q*k*c:(q+1)*k*c], c, nil)
+	}
+	dst.offs = make([]int32, c)
+	for ch := range dst.offs {
+		dst.offs[ch] = int32(ch * 16 * winoBlock)
+	}
+	return dst
+}
+
+// winoFilter returns U = G·g·Gᵀ for the 3×3 filter g (row-major), as 16 values
+// row-major, with G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
+func winoFilter(g []float32) [16]float32 {
+	var gg [4][3]float32 // G·g
+	for j := range 3 {
+		g0, g1, g2 := g[j], g[3+j], g[6+j]
+		gg[0][j], gg[1][j], gg[2][j], gg[3][j] = g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2
+	}
+	var u [16]float32
+	for i, r := range gg {
+		u[4*i], u[4*i+1], u[4*i+2], u[4*i+3] = r[0], (r[0]+r[1]+r[2])/2, (r[0]-r[1]+r[2])/2, r[2]
+	}
+	return u
+}
+
+// Cols returns how many tiles Conv transforms for n tiles: n rounded up to the
+// GEMMs' whole micro-tiles in the last block (a multiple of 8). Conv reads and writes
+// that many tile columns.
+func (wf *Winograd) Cols(n int) int {
+	full := n / winoBlock * winoBlock
+	if r := n - full; r > 0 {
+		return full + wf.blockCols(r)
+	}
+	return full
+}
+
+// blockCols is the number of tiles a block of n ≤ winoBlock tiles computes.
+func (wf *Winograd) blockCols(n int) int {
+	if wf.u[0].offsetKernel() {
+		return wf.u[0].OffsetCols(n)
+	}
+	return (n + 7) / 8 * 8
+}
+
+// winoPool holds the per-goroutine scratch of Conv: a block's V and M.
+var winoPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// Conv computes n tiles of the convolution: output tile t's 2×2 values y_ab, plus
+// shift[k] (nil: none) and clamped at zero with relu, go to dst[(2k+a)·ldr + 2t + b]
+// for filter k, so that the even output rows of the tiles (a = 0) and the odd ones are
+// rows of ldr floats each.
+//
+// src holds the zero-padded input: per channel c, from c·chanStride on, its four phase
+// planes (row parity py, column parity px; plane floats apart, in the order
+// 2·py + px) of rows wq wide, so that tile t's input element (i, j) is at
+// src[c·chanStride + (2·(i%2) + j%2)·plane + (i/2)·wq + j/2 + t]. A convolution whose
+// output has th×tw tiles lays them out with wq = tw+1: tile t = ty·wq + tx, the
+// tiles with tx = tw being junk.
+//
+// Conv reads and writes Cols(n) tile columns; it panics when src or dst is too short.
+func (wf *Winograd) Conv(n int, src []float32, plane, wq, chanStride int, shift []float32, relu bool, dst []float32, ldr int) {
+	if n <= 0 {
+		return
+	}
+	end := wf.Cols(n)
+	if plane < 0 || wq < 0 || chanStride < 4*plane {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: planes of %d with rows of %d, %d per channel", plane, wq, chanStride))
+	}
+	if need := (wf.C-1)*chanStride + 3*plane + wq + 1 + end; len(src) < need {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: input of %d floats, want %d", len(src), need))
+	}
+	if ldr < 2*end || len(dst) < (2*wf.K-1)*ldr+2*end {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: output of %d floats in rows of %d for %d tiles of %d filters", len(dst), ldr, end, wf.K))
+	}
+	if shift != nil && len(shift) < wf.K {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: %d shifts for %d filters", len(shift), wf.K))
+	}
+	blocks := (n + winoBlock - 1) / winoBlock
+	parallelFor(blocks, 1, 16*wf.K*wf.C*n, func(lo, hi int) {
+		sp := winoPool.Get().(*[]float32)
+		defer winoPool.Put(sp)
+		size := 16 * (wf.C + wf.K) * winoBlock
+		if cap(*sp) < size {
+			*sp = make([]float32, size)
+		}
+		v, m := (*sp)[:16*wf.C*winoBlock], (*sp)[16*wf.C*winoBlock:size]
+		for b := lo; b < hi; b++ {
+			j0 := b * winoBlock
+			nb := min(winoBlock, n-j0)
+			cols := wf.blockCols(nb)
+			winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, winoBlock)
+			for q, pa := range wf.u {
+				gemmOffsetsSerial(pa, nb, v[q*winoBlock:], wf.offs, m[q*winoBlock:], 16*winoBlock)
+			}
+			winoOutput(m, winoBlock, wf.K, cols, shift, relu, dst[2*j0:], ldr)
+		}
+	})
+}
+
+// gemmOffsetsSerial is GemmAOffsets on the calling goroutine, without its checks and
+// epilogue.
+func gemmOffsetsSerial(pa *PackedA, n int, b []float32, offs []int32, c []float32, ldc int) {
+	if !pa.offsetKernel() {
+		gemmOffsetsRef(pa, n, b, offs, c, ldc, nil)
+		return
+	}
+	nc := pa.OffsetCols(n)
+	gemmOffsetsPanels(pa, 0, nc/pa.kern.nr, b, offs, c, ldc, nil)
+	if pa.narrow8(n) {
+		gemmOffsets8(pa, nc-8, b, offs, c, ldc, nil)
+	}
+}
+
+// winoInputGeneric is the input transform V = Bᵀ·d·B of cols tiles of c channels
+// (src laid out as for Winograd.Conv), with Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
+// 0 1 0 -1]: component ξ = 4i+j of tile t and channel ch goes to
+// v[(16·ch + ξ)·ldv + t].
+func winoInputGeneric(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldv int) {
+	for ch := range c {
+		s := src[ch*chanStride:]
+		vc := v[16*ch*ldv:]
+		for t := range cols {
+			var d [4][4]float32
+			for i := range 4 {
+				for j := range 4 {
+					d[i][j] = s[(2*(i%2)+j%2)*plane+(i/2)*wq+j/2+t]
+				}
+			}
+			var x [4][4]float32 // Bᵀ·d
+			for j := range 4 {
+				x[0][j] = d[0][j] - d[2][j]
+				x[1][j] = d[1][j] + d[2][j]
+				x[2][j] = d[2][j] - d[1][j]
+				x[3][j] = d[1][j] - d[3][j]
+			}
+			for i, r := range x {
+				vc[(4*i)*ldv+t] = r[0] - r[2]
+				vc[(4*i+1)*ldv+t] = r[1] + r[2]
+				vc[(4*i+2)*ldv+t] = r[2] - r[1]
+				vc[(4*i+3)*ldv+t] = r[1] - r[3]
+			}
+		}
+	}
+}
+
+// winoOutputGeneric is the output transform y = Aᵀ·m·A of cols tiles of k filters,
+// with Aᵀ = [1 1 1 0; 0 1 -1 -1]: component ξ of tile t and filter f is
+// m[(16·f + ξ)·ldm + t]; y_ab plus shift[f] (nil: none), clamped at zero with relu,
+// goes to dst[(2f+a)·ldr + 2t + b]. The sums run in the order of the assembly.
+func winoOutputGeneric(m []float32, ldm, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
+	for f := range k {
+		mf := m[16*f*ldm:]
+		var s float32
+		if shift != nil {
+			s = shift[f]
+		}
+		r0, r1 := dst[2*f*ldr:], dst[(2*f+1)*ldr:]
+		for t := range cols {
+			var t0, t1 [4]float32 // Aᵀ·m
+			for j := range 4 {
+				m0, m1, m2, m3 := mf[j*ldm+t], mf[(4+j)*ldm+t], mf[(8+j)*ldm+t], mf[(12+j)*ldm+t]
+				t0[j] = (m1 + m2) + m0
+				t1[j] = (m1 - m2) - m3
+			}
+			y := [4]float32{
+				((t0[1] + t0[2]) + t0[0]) + s,
+				((t0[1] - t0[2]) - t0[3]) + s,
+				((t1[1] + t1[2]) + t1[0]) + s,
+				((t1[1] - t1[2]) - t1[3]) + s,
+			}
+			if relu {
+				for i, v := range y {
+					y[i] = max(v, 0)
+				}
+			}
+			r0[2*t], r0[2*t+1], r1[2*t], r1[2*t+1] = y[0], y[1], y[2], y[3]
+		}
+	}
+}

@@ -1,0 +1,207 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// WROW stores the four values of one row of V = Bᵀ·d·B from the row X = (Bᵀ·d)_i in
+// Y8-Y11 (X0-X2, X1+X2, X2-X1, X1-X3), each ldv floats (BX bytes) after the last,
+// through the walker AX.
+#define WROW \
+	VSUBPS Y10, Y8, Y12; \
+	VMOVUPS Y12, (AX); \
+	ADDQ BX, AX; \
+	VADDPS Y10, Y9, Y13; \
+	VMOVUPS Y13, (AX); \
+	ADDQ BX, AX; \
+	VSUBPS Y9, Y10, Y14; \
+	VMOVUPS Y14, (AX); \
+	ADDQ BX, AX; \
+	VSUBPS Y11, Y9, Y15; \
+	VMOVUPS Y15, (AX); \
+	ADDQ BX, AX
+
+// func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldv int)
+//
+// Winograd F(2×2, 3×3)'s input transform, eight tiles per step (see winoInputGeneric):
+// the element (i, j) of eight consecutive tiles is one contiguous load from phase
+// plane (i mod 2, j mod 2), row i/2, column j/2 on. Per channel, the rows d1 and d2
+// stay in Y0-Y7; d0 and d3 are read as each row of Bᵀ·d needs them.
+TEXT ·winoInputAVX2(SB), NOSPLIT, $0-64
+	MOVQ src+0(FP), SI
+	MOVQ plane+8(FP), DX
+	SHLQ $2, DX
+	MOVQ c+32(FP), R12
+	MOVQ v+48(FP), R13
+	MOVQ ldv+56(FP), BX
+	SHLQ $2, BX
+wichan:
+	MOVQ SI, R8                 // row 0: phase row 0, plane row 0
+	LEAQ (SI)(DX*2), R9         // row 1: phase row 1
+	MOVQ wq+16(FP), AX
+	SHLQ $2, AX
+	LEAQ (SI)(AX*1), R10        // row 2: phase row 0, plane row 1
+	LEAQ (R9)(AX*1), R11        // row 3: phase row 1, plane row 1
+	MOVQ R13, DI
+	MOVQ cols+40(FP), CX
+witile:
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9)(DX*1), Y1
+	VMOVUPS 4(R9), Y2
+	VMOVUPS 4(R9)(DX*1), Y3
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(DX*1), Y5
+	VMOVUPS 4(R10), Y6
+	VMOVUPS 4(R10)(DX*1), Y7
+	MOVQ DI, AX
+	// X0 = d0 - d2
+	VMOVUPS (R8), Y8
+	VSUBPS Y4, Y8, Y8
+	VMOVUPS (R8)(DX*1), Y9
+	VSUBPS Y5, Y9, Y9
+	VMOVUPS 4(R8), Y10
+	VSUBPS Y6, Y10, Y10
+	VMOVUPS 4(R8)(DX*1), Y11
+	VSUBPS Y7, Y11, Y11
+	WROW
+	// X1 = d1 + d2
+	VADDPS Y4, Y0, Y8
+	VADDPS Y5, Y1, Y9
+	VADDPS Y6, Y2, Y10
+	VADDPS Y7, Y3, Y11
+	WROW
+	// X2 = d2 - d1
+	VSUBPS Y0, Y4, Y8
+	VSUBPS Y1, Y5, Y9
+	VSUBPS Y2, Y6, Y10
+	VSUBPS Y3, Y7, Y11
+	WROW
+	// X3 = d1 - d3
+	VSUBPS (R11), Y0, Y8
+	VSUBPS (R11)(DX*1), Y1, Y9
+	VSUBPS 4(R11), Y2, Y10
+	VSUBPS 4(R11)(DX*1), Y3, Y11
+	WROW
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ witile
+	MOVQ chanStride+24(FP), AX
+	SHLQ $2, AX
+	ADDQ AX, SI
+	MOVQ BX, AX
+	SHLQ $4, AX
+	ADDQ AX, R13
+	DECQ R12
+	JNZ wichan
+	VZEROUPPER
+	RET
+
+// func winoOutputAVX2(m *float32, ldm, k, cols int, shift *float32, flags int, dst *float32, ldr int)
+//
+// Winograd F(2×2, 3×3)'s output transform, eight tiles per step (see
+// winoOutputGeneric): y = Aᵀ·m·A plus shift (flags bit 0), clamped at zero (bit 1),
+// each output row's two columns interleaved into sixteen contiguous floats.
+TEXT ·winoOutputAVX2(SB), NOSPLIT, $0-64
+	MOVQ m+0(FP), SI
+	MOVQ ldm+8(FP), BX
+	SHLQ $2, BX
+	LEAQ (BX)(BX*2), R10        // 3·ldm bytes
+	MOVQ k+16(FP), R8
+	MOVQ shift+32(FP), R9
+	MOVQ dst+48(FP), DI
+	MOVQ ldr+56(FP), DX
+	SHLQ $2, DX
+	VXORPS Y15, Y15, Y15
+wok:
+	VXORPS Y14, Y14, Y14
+	MOVQ flags+40(FP), AX
+	TESTQ $1, AX
+	JZ wonoshift
+	VBROADCASTSS (R9), Y14
+	ADDQ $4, R9
+wonoshift:
+	LEAQ (SI)(BX*4), R11        // row 1 of m: ξ = 4..7
+	LEAQ (R11)(BX*4), R12       // row 2
+	LEAQ (R12)(BX*4), R13       // row 3
+	MOVQ cols+24(FP), CX
+wotile:
+	VMOVUPS (R11), Y0
+	VMOVUPS (R12), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI), Y2, Y4
+	VSUBPS (R13), Y3, Y8
+	VMOVUPS (R11)(BX*1), Y0
+	VMOVUPS (R12)(BX*1), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI)(BX*1), Y2, Y5
+	VSUBPS (R13)(BX*1), Y3, Y9
+	VMOVUPS (R11)(BX*2), Y0
+	VMOVUPS (R12)(BX*2), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI)(BX*2), Y2, Y6
+	VSUBPS (R13)(BX*2), Y3, Y10
+	VMOVUPS (R11)(R10*1), Y0
+	VMOVUPS (R12)(R10*1), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI)(R10*1), Y2, Y7
+	VSUBPS (R13)(R10*1), Y3, Y11
+	// y00 = t00+t01+t02, y01 = t01-t02-t03, y10 and y11 the same from t1.
+	VADDPS Y6, Y5, Y0
+	VADDPS Y4, Y0, Y0
+	VSUBPS Y6, Y5, Y1
+	VSUBPS Y7, Y1, Y1
+	VADDPS Y10, Y9, Y2
+	VADDPS Y8, Y2, Y2
+	VSUBPS Y10, Y9, Y3
+	VSUBPS Y11, Y3, Y3
+	VADDPS Y14, Y0, Y0
+	VADDPS Y14, Y1, Y1
+	VADDPS Y14, Y2, Y2
+	VADDPS Y14, Y3, Y3
+	MOVQ flags+40(FP), AX
+	TESTQ $2, AX
+	JZ wonorelu
+	VMAXPS Y15, Y0, Y0
+	VMAXPS Y15, Y1, Y1
+	VMAXPS Y15, Y2, Y2
+	VMAXPS Y15, Y3, Y3
+wonorelu:
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VPERM2F128 $0x20, Y5, Y4, Y6
+	VPERM2F128 $0x31, Y5, Y4, Y7
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	VUNPCKLPS Y3, Y2, Y4
+	VUNPCKHPS Y3, Y2, Y5
+	VPERM2F128 $0x20, Y5, Y4, Y6
+	VPERM2F128 $0x31, Y5, Y4, Y7
+	VMOVUPS Y6, (DI)(DX*1)
+	VMOVUPS Y7, 32(DI)(DX*1)
+	ADDQ $32, SI
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $32, R13
+	ADDQ $64, DI
+	SUBQ $8, CX
+	JNZ wotile
+	// Next filter: m 16 rows of ldm on, dst two rows of ldr on, from the starts.
+	MOVQ cols+24(FP), AX
+	SHLQ $2, AX
+	SUBQ AX, SI
+	SUBQ AX, DI
+	SUBQ AX, DI
+	MOVQ BX, AX
+	SHLQ $4, AX
+	ADDQ AX, SI
+	LEAQ (DI)(DX*2), DI
+	DECQ R8
+	JNZ wok
+	VZEROUPPER
+	RET

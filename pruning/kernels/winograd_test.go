@@ -1,0 +1,189 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// winoLayout is the geometry of a Winograd.Conv input for a c×h×w image with padding
+// pt, pl (and whatever padding below and right makes an oh×ow output).
+type winoLayout struct {
+	th, wq, plane, chanStride, n int
+}
+
+func newWinoLayout(c, oh, ow int) winoLayout {
+	th, tw := (oh+1)/2, (ow+1)/2
+	l := winoLayout{th: th, wq: tw + 1, plane: (th + 1) * (tw + 1)}
+	l.chanStride, l.n = 4*l.plane, th*l.wq
+	return l
+}
+
+// winoInputPlanes lays the image x (c×h×w) out as Winograd.Conv reads it, padded by
+// pt above and pl left, zeros elsewhere, with slack for cols tile columns.
+func winoInputPlanes(l winoLayout, x []float32, c, h, w, pt, pl, cols int) []float32 {
+	src := make([]float32, (c-1)*l.chanStride+3*l.plane+l.wq+1+cols)
+	for ch := range c {
+		for y := range h {
+			for xx := range w {
+				yp, xp := y+pt, xx+pl
+				src[ch*l.chanStride+(2*(yp%2)+xp%2)*l.plane+yp/2*l.wq+xp/2] = x[(ch*h+y)*w+xx]
+			}
+		}
+	}
+	return src
+}
+
+// directConv3x3 is the reference: a 3×3 stride-1 convolution of x (c×h×w) with
+// padding pt, pl to an oh×ow output, filter k scaled by scale[k], plus shift, Relu.
+func directConv3x3(x, wt []float32, k, c, h, w, pt, pl, oh, ow int, scale, shift []float32, relu bool) []float32 {
+	y := make([]float32, k*oh*ow)
+	for f := range k {
+		for oy := range oh {
+			for ox := range ow {
+				var s float64
+				for ch := range c {
+					for ky := range 3 {
+						for kx := range 3 {
+							iy, ix := oy+ky-pt, ox+kx-pl
+							if iy < 0 || iy >= h || ix < 0 || ix >= w {
+								continue
+							}
+							s += float64(x[(ch*h+iy)*w+ix]) * float64(wt[((f*c+ch)*3+ky)*3+kx])
+						}
+					}
+				}
+				if scale != nil {
+					s *= float64(scale[f])
+				}
+				if shift != nil {
+					s += float64(shift[f])
+				}
+				if relu {
+					s = max(s, 0)
+				}
+				y[(f*oh+oy)*ow+ox] = float32(s)
+			}
+		}
+	}
+	return y
+}
+
+func TestWinogradConv(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []struct{ k, c, h, w, p int }{
+		{16, 16, 28, 28, 1}, {32, 32, 14, 14, 1}, {64, 64, 7, 7, 1},
+		{8, 3, 5, 7, 1}, {5, 2, 7, 5, 0}, {6, 4, 9, 9, 0}, {4, 300, 6, 6, 1}, {1, 1, 3, 3, 0},
+	}
+	for _, tc := range cases {
+		for _, ep := range []struct{ scale, shift, relu bool }{{false, false, false}, {true, true, true}, {false, true, false}} {
+			for _, threads := range []int{1, 2} {
+				name := fmt.Sprintf("k%d_c%d_%dx%d_p%d/scale=%v_shift=%v_relu=%v/threads=%d", tc.k, tc.c, tc.h, tc.w, tc.p, ep.scale, ep.shift, ep.relu, threads)
+				t.Run(name, func(t *testing.T) {
+					oh, ow := tc.h+2*tc.p-2, tc.w+2*tc.p-2
+					x, wt := randSlice(r, tc.c*tc.h*tc.w), randSlice(r, tc.k*tc.c*9)
+					var scale, shift []float32
+					if ep.scale {
+						scale = randSlice(r, tc.k)
+					}
+					if ep.shift {
+						shift = randSlice(r, tc.k)
+					}
+					wf := PackWinograd(nil, tc.k, tc.c, wt, scale)
+					l := newWinoLayout(tc.c, oh, ow)
+					end := wf.Cols(l.n)
+					if end < l.n || end%8 != 0 {
+						t.Fatalf("Cols(%d) = %d", l.n, end)
+					}
+					src := winoInputPlanes(l, x, tc.c, tc.h, tc.w, tc.p, tc.p, end)
+					ldr := 2*end + 5
+					dst := randSlice(r, 2*tc.k*ldr)
+					SetMaxThreads(threads)
+					defer SetMaxThreads(0)
+					wf.Conv(l.n, src, l.plane, l.wq, l.chanStride, shift, ep.relu, dst, ldr)
+					got := make([]float32, tc.k*oh*ow)
+					for f := range tc.k {
+						for oy := range oh {
+							row := dst[(2*f+oy%2)*ldr+oy/2*2*l.wq:]
+							copy(got[(f*oh+oy)*ow:][:ow], row)
+						}
+					}
+					want := directConv3x3(x, wt, tc.k, tc.c, tc.h, tc.w, tc.p, tc.p, oh, ow, scale, shift, ep.relu)
+					checkRel(t, got, want, 1e-4)
+				})
+			}
+		}
+	}
+}
+
+// checkRel fails unless every got[i] is within tol of want[i], relative to the
+// largest |want| (at least 1).
+func checkRel(t *testing.T, got, want []float32, tol float64) {
+	t.Helper()
+	scale := 1.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); !(d <= tol*scale) {
+			t.Fatalf("element %d: got %v, want %v (|diff| %.3g > %.3g)", i, got[i], want[i], d, tol*scale)
+		}
+	}
+}
+
+// TestWinogradTransformsMatchGeneric checks the transforms of this build (assembly
+// on amd64) against the Go loops, bit for bit.
+func TestWinogradTransformsMatchGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sh := range []struct{ c, cols, ldv int }{{1, 8, 8}, {3, 16, 24}, {16, 48, 48}, {5, 24, 40}} {
+		t.Run(fmt.Sprintf("c%d_cols%d", sh.c, sh.cols), func(t *testing.T) {
+			plane, wq := 37, 9
+			chanStride := 4*plane + 3
+			src := randSlice(r, (sh.c-1)*chanStride+3*plane+wq+1+sh.cols)
+			got, want := randSlice(r, 16*sh.c*sh.ldv), make([]float32, 16*sh.c*sh.ldv)
+			copy(want, got)
+			winoInput(src, plane, wq, chanStride, sh.c, sh.cols, got, sh.ldv)
+			winoInputGeneric(src, plane, wq, chanStride, sh.c, sh.cols, want, sh.ldv)
+			if !slices.Equal(got, want) {
+				t.Fatalf("input transform differs from winoInputGeneric")
+			}
+			k := sh.c + 1
+			m := randSlice(r, 16*k*sh.ldv)
+			for _, relu := range []bool{false, true} {
+				for _, shift := range [][]float32{nil, randSlice(r, k)} {
+					ldr := 2*sh.cols + 3
+					got, want := randSlice(r, 2*k*ldr), make([]float32, 2*k*ldr)
+					copy(want, got)
+					winoOutput(m, sh.ldv, k, sh.cols, shift, relu, got, ldr)
+					winoOutputGeneric(m, sh.ldv, k, sh.cols, shift, relu, want, ldr)
+					if !slices.Equal(got, want) {
+						t.Fatalf("output transform (relu %v, shift %v) differs from winoOutputGeneric", relu, shift != nil)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestWinogradConvPanicsOnShortSlices(t *testing.T) {
+	wf := PackWinograd(nil, 4, 2, make([]float32, 4*2*9), nil)
+	l := newWinoLayout(2, 6, 6)
+	end := wf.Cols(l.n)
+	src := make([]float32, (2-1)*l.chanStride+3*l.plane+l.wq+1+end)
+	dst := make([]float32, 2*4*2*end)
+	for _, tc := range []struct {
+		name     string
+		src, dst []float32
+	}{{"short input", src[:len(src)-1], dst}, {"short output", src, dst[:len(dst)-1]}} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			wf.Conv(l.n, tc.src, l.plane, l.wq, l.chanStride, nil, false, tc.dst, 2*end)
+		})
+	}
+}
