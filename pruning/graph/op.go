@@ -28,6 +28,9 @@ type runState struct {
 	training bool
 	// constant: the weights did not change since the previous run (WithConstantWeights).
 	constant bool
+	// winograd lets Conv run its eligible 3×3 convolutions as Winograd F(2×2, 3×3)
+	// (with constant weights, at inference; see WithWinograd).
+	winograd bool
 	threads  int
 	rng      *rand.Rand
 	ws       *workspace

@@ -224,31 +224,31 @@ func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []
 }
 
 //go:noescape
-func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldv int)
+func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldx, ldc int)
 
 //go:noescape
-func winoOutputAVX2(m *float32, ldm, k, cols int, shift *float32, flags int, dst *float32, ldr int)
+func winoOutputAVX2(m *float32, ldx, ldk, k, cols int, shift *float32, flags int, dst *float32, ldr int)
 
 // winoInput is winoInputGeneric in assembly when cols is a multiple of 8. The caller
 // (Winograd.Conv) has checked the bounds.
-func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldv int) {
+func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldx, ldc int) {
 	if !hasAVX2FMA || cols%8 != 0 || cols == 0 || c == 0 {
-		winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldv)
+		winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldx, ldc)
 		return
 	}
 	_ = src[(c-1)*chanStride+3*plane+wq+cols]
-	_ = v[(16*c-1)*ldv+cols-1]
-	winoInputAVX2(unsafe.SliceData(src), plane, wq, chanStride, c, cols, unsafe.SliceData(v), ldv)
+	_ = v[15*ldx+(c-1)*ldc+cols-1]
+	winoInputAVX2(unsafe.SliceData(src), plane, wq, chanStride, c, cols, unsafe.SliceData(v), ldx, ldc)
 }
 
 // winoOutput is winoOutputGeneric in assembly when cols is a multiple of 8. The
 // caller (Winograd.Conv) has checked the bounds.
-func winoOutput(m []float32, ldm, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
+func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
 	if !hasAVX2FMA || cols%8 != 0 || cols == 0 || k == 0 {
-		winoOutputGeneric(m, ldm, k, cols, shift, relu, dst, ldr)
+		winoOutputGeneric(m, ldx, ldk, k, cols, shift, relu, dst, ldr)
 		return
 	}
-	_ = m[(16*k-1)*ldm+cols-1]
+	_ = m[15*ldx+(k-1)*ldk+cols-1]
 	_ = dst[(2*k-1)*ldr+2*cols-1]
 	var flags int
 	var sp *float32
@@ -259,5 +259,5 @@ func winoOutput(m []float32, ldm, k, cols int, shift []float32, relu bool, dst [
 	if relu {
 		flags |= 2
 	}
-	winoOutputAVX2(unsafe.SliceData(m), ldm, k, cols, sp, flags, unsafe.SliceData(dst), ldr)
+	winoOutputAVX2(unsafe.SliceData(m), ldx, ldk, k, cols, sp, flags, unsafe.SliceData(dst), ldr)
 }

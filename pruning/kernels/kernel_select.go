@@ -32,11 +32,11 @@ func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []
 }
 
 // winoInput is winoInputGeneric.
-func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldv int) {
-	winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldv)
+func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldx, ldc int) {
+	winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldx, ldc)
 }
 
 // winoOutput is winoOutputGeneric.
-func winoOutput(m []float32, ldm, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
-	winoOutputGeneric(m, ldm, k, cols, shift, relu, dst, ldr)
+func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
+	winoOutputGeneric(m, ldx, ldk, k, cols, shift, relu, dst, ldr)
 }

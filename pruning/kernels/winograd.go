@@ -18,12 +18,17 @@ import (
 // together: a multiple of the micro-kernel's 24 columns.
 var winoBlock = 48
 
+// winoLd is the row stride of a block's V and M (floats): the block's width and a
+// 32-byte step more, so that the rows of a GEMM's panel of B (and its C) do not all
+// fall into the same few sets of the L1 cache, as 4 KiB multiples would.
+func winoLd() int { return winoBlock + 8 }
+
 // Winograd holds a 3×3 convolution's filters transformed for F(2×2, 3×3) and packed
 // for the micro-kernel. It is read-only after PackWinograd and safe for concurrent use.
 type Winograd struct {
 	K, C int
 	u    [16]*PackedA // U_ξ, K×C each
-	offs []int32      // row c of a block's V_ξ: c·16·winoBlock floats on
+	offs []int32      // row c of a block's V_ξ: c·winoLd() floats on
 	ub   []float32    // the unpacked U, kept for PackedA's fallback (gonum builds)
 }
 
@@ -65,7 +70,7 @@ func PackWinograd(dst *Winograd, k, c int, w, scale []float32) *Winograd {
 	}
 	dst.offs = make([]int32, c)
 	for ch := range dst.offs {
-		dst.offs[ch] = int32(ch * 16 * winoBlock)
+		dst.offs[ch] = int32(ch * winoLd())
 	}
 	return dst
 }
@@ -141,20 +146,23 @@ func (wf *Winograd) Conv(n int, src []float32, plane, wq, chanStride int, shift 
 	parallelFor(blocks, 1, 16*wf.K*wf.C*n, func(lo, hi int) {
 		sp := winoPool.Get().(*[]float32)
 		defer winoPool.Put(sp)
-		size := 16 * (wf.C + wf.K) * winoBlock
+		// V is [ξ][c][ld] and M [ξ][k][ld]: each GEMM's operands contiguous.
+		ld := winoLd()
+		vx, mx := wf.C*ld, wf.K*ld
+		size := 16 * (vx + mx)
 		if cap(*sp) < size {
 			*sp = make([]float32, size)
 		}
-		v, m := (*sp)[:16*wf.C*winoBlock], (*sp)[16*wf.C*winoBlock:size]
+		v, m := (*sp)[:16*vx], (*sp)[16*vx:size]
 		for b := lo; b < hi; b++ {
 			j0 := b * winoBlock
 			nb := min(winoBlock, n-j0)
 			cols := wf.blockCols(nb)
-			winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, winoBlock)
+			winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, vx, ld)
 			for q, pa := range wf.u {
-				gemmOffsetsSerial(pa, nb, v[q*winoBlock:], wf.offs, m[q*winoBlock:], 16*winoBlock)
+				gemmOffsetsSerial(pa, nb, v[q*vx:], wf.offs, m[q*mx:], ld)
 			}
-			winoOutput(m, winoBlock, wf.K, cols, shift, relu, dst[2*j0:], ldr)
+			winoOutput(m, mx, ld, wf.K, cols, shift, relu, dst[2*j0:], ldr)
 		}
 	})
 }
@@ -176,11 +184,11 @@ func gemmOffsetsSerial(pa *PackedA, n int, b []float32, offs []int32, c []float3
 // winoInputGeneric is the input transform V = Bᵀ·d·B of cols tiles of c channels
 // (src laid out as for Winograd.Conv), with Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
 // 0 1 0 -1]: component ξ = 4i+j of tile t and channel ch goes to
-// v[(16·ch + ξ)·ldv + t].
-func winoInputGeneric(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldv int) {
+// v[ξ·ldx + ch·ldc + t].
+func winoInputGeneric(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldx, ldc int) {
 	for ch := range c {
 		s := src[ch*chanStride:]
-		vc := v[16*ch*ldv:]
+		vc := v[ch*ldc:]
 		for t := range cols {
 			var d [4][4]float32
 			for i := range 4 {
@@ -196,10 +204,10 @@ func winoInputGeneric(src []float32, plane, wq, chanStride, c, cols int, v []flo
 				x[3][j] = d[1][j] - d[3][j]
 			}
 			for i, r := range x {
-				vc[(4*i)*ldv+t] = r[0] - r[2]
-				vc[(4*i+1)*ldv+t] = r[1] + r[2]
-				vc[(4*i+2)*ldv+t] = r[2] - r[1]
-				vc[(4*i+3)*ldv+t] = r[1] - r[3]
+				vc[(4*i)*ldx+t] = r[0] - r[2]
+				vc[(4*i+1)*ldx+t] = r[1] + r[2]
+				vc[(4*i+2)*ldx+t] = r[2] - r[1]
+				vc[(4*i+3)*ldx+t] = r[1] - r[3]
 			}
 		}
 	}
@@ -207,11 +215,11 @@ func winoInputGeneric(src []float32, plane, wq, chanStride, c, cols int, v []flo
 
 // winoOutputGeneric is the output transform y = Aᵀ·m·A of cols tiles of k filters,
 // with Aᵀ = [1 1 1 0; 0 1 -1 -1]: component ξ of tile t and filter f is
-// m[(16·f + ξ)·ldm + t]; y_ab plus shift[f] (nil: none), clamped at zero with relu,
+// m[ξ·ldx + f·ldk + t]; y_ab plus shift[f] (nil: none), clamped at zero with relu,
 // goes to dst[(2f+a)·ldr + 2t + b]. The sums run in the order of the assembly.
-func winoOutputGeneric(m []float32, ldm, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
+func winoOutputGeneric(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
 	for f := range k {
-		mf := m[16*f*ldm:]
+		mf := m[f*ldk:]
 		var s float32
 		if shift != nil {
 			s = shift[f]
@@ -220,7 +228,7 @@ func winoOutputGeneric(m []float32, ldm, k, cols int, shift []float32, relu bool
 		for t := range cols {
 			var t0, t1 [4]float32 // Aᵀ·m
 			for j := range 4 {
-				m0, m1, m2, m3 := mf[j*ldm+t], mf[(4+j)*ldm+t], mf[(8+j)*ldm+t], mf[(12+j)*ldm+t]
+				m0, m1, m2, m3 := mf[j*ldx+t], mf[(4+j)*ldx+t], mf[(8+j)*ldx+t], mf[(12+j)*ldx+t]
 				t0[j] = (m1 + m2) + m0
 				t1[j] = (m1 - m2) - m3
 			}

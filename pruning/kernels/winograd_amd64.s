@@ -3,7 +3,7 @@
 #include "textflag.h"
 
 // WROW stores the four values of one row of V = Bᵀ·d·B from the row X = (Bᵀ·d)_i in
-// Y8-Y11 (X0-X2, X1+X2, X2-X1, X1-X3), each ldv floats (BX bytes) after the last,
+// Y8-Y11 (X0-X2, X1+X2, X2-X1, X1-X3), each ldx floats (BX bytes) after the last,
 // through the walker AX.
 #define WROW \
 	VSUBPS Y10, Y8, Y12; \
@@ -19,19 +19,19 @@
 	VMOVUPS Y15, (AX); \
 	ADDQ BX, AX
 
-// func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldv int)
+// func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldx, ldc int)
 //
 // Winograd F(2×2, 3×3)'s input transform, eight tiles per step (see winoInputGeneric):
 // the element (i, j) of eight consecutive tiles is one contiguous load from phase
 // plane (i mod 2, j mod 2), row i/2, column j/2 on. Per channel, the rows d1 and d2
 // stay in Y0-Y7; d0 and d3 are read as each row of Bᵀ·d needs them.
-TEXT ·winoInputAVX2(SB), NOSPLIT, $0-64
+TEXT ·winoInputAVX2(SB), NOSPLIT, $0-72
 	MOVQ src+0(FP), SI
 	MOVQ plane+8(FP), DX
 	SHLQ $2, DX
 	MOVQ c+32(FP), R12
 	MOVQ v+48(FP), R13
-	MOVQ ldv+56(FP), BX
+	MOVQ ldx+56(FP), BX
 	SHLQ $2, BX
 wichan:
 	MOVQ SI, R8                 // row 0: phase row 0, plane row 0
@@ -90,33 +90,33 @@ witile:
 	MOVQ chanStride+24(FP), AX
 	SHLQ $2, AX
 	ADDQ AX, SI
-	MOVQ BX, AX
-	SHLQ $4, AX
+	MOVQ ldc+64(FP), AX
+	SHLQ $2, AX
 	ADDQ AX, R13
 	DECQ R12
 	JNZ wichan
 	VZEROUPPER
 	RET
 
-// func winoOutputAVX2(m *float32, ldm, k, cols int, shift *float32, flags int, dst *float32, ldr int)
+// func winoOutputAVX2(m *float32, ldx, ldk, k, cols int, shift *float32, flags int, dst *float32, ldr int)
 //
 // Winograd F(2×2, 3×3)'s output transform, eight tiles per step (see
 // winoOutputGeneric): y = Aᵀ·m·A plus shift (flags bit 0), clamped at zero (bit 1),
 // each output row's two columns interleaved into sixteen contiguous floats.
-TEXT ·winoOutputAVX2(SB), NOSPLIT, $0-64
+TEXT ·winoOutputAVX2(SB), NOSPLIT, $0-72
 	MOVQ m+0(FP), SI
-	MOVQ ldm+8(FP), BX
+	MOVQ ldx+8(FP), BX
 	SHLQ $2, BX
-	LEAQ (BX)(BX*2), R10        // 3·ldm bytes
-	MOVQ k+16(FP), R8
-	MOVQ shift+32(FP), R9
-	MOVQ dst+48(FP), DI
-	MOVQ ldr+56(FP), DX
+	LEAQ (BX)(BX*2), R10        // 3·ldx bytes
+	MOVQ k+24(FP), R8
+	MOVQ shift+40(FP), R9
+	MOVQ dst+56(FP), DI
+	MOVQ ldr+64(FP), DX
 	SHLQ $2, DX
 	VXORPS Y15, Y15, Y15
 wok:
 	VXORPS Y14, Y14, Y14
-	MOVQ flags+40(FP), AX
+	MOVQ flags+48(FP), AX
 	TESTQ $1, AX
 	JZ wonoshift
 	VBROADCASTSS (R9), Y14
@@ -125,7 +125,7 @@ wonoshift:
 	LEAQ (SI)(BX*4), R11        // row 1 of m: ξ = 4..7
 	LEAQ (R11)(BX*4), R12       // row 2
 	LEAQ (R12)(BX*4), R13       // row 3
-	MOVQ cols+24(FP), CX
+	MOVQ cols+32(FP), CX
 wotile:
 	VMOVUPS (R11), Y0
 	VMOVUPS (R12), Y1
@@ -164,7 +164,7 @@ wotile:
 	VADDPS Y14, Y1, Y1
 	VADDPS Y14, Y2, Y2
 	VADDPS Y14, Y3, Y3
-	MOVQ flags+40(FP), AX
+	MOVQ flags+48(FP), AX
 	TESTQ $2, AX
 	JZ wonorelu
 	VMAXPS Y15, Y0, Y0
@@ -191,14 +191,14 @@ wonorelu:
 	ADDQ $64, DI
 	SUBQ $8, CX
 	JNZ wotile
-	// Next filter: m 16 rows of ldm on, dst two rows of ldr on, from the starts.
-	MOVQ cols+24(FP), AX
+	// Next filter: m ldk on, dst two rows of ldr on, from the starts.
+	MOVQ cols+32(FP), AX
 	SHLQ $2, AX
 	SUBQ AX, SI
 	SUBQ AX, DI
 	SUBQ AX, DI
-	MOVQ BX, AX
-	SHLQ $4, AX
+	MOVQ ldk+16(FP), AX
+	SHLQ $2, AX
 	ADDQ AX, SI
 	LEAQ (DI)(DX*2), DI
 	DECQ R8

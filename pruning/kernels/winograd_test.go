@@ -144,8 +144,8 @@ func TestWinogradTransformsMatchGeneric(t *testing.T) {
 			src := randSlice(r, (sh.c-1)*chanStride+3*plane+wq+1+sh.cols)
 			got, want := randSlice(r, 16*sh.c*sh.ldv), make([]float32, 16*sh.c*sh.ldv)
 			copy(want, got)
-			winoInput(src, plane, wq, chanStride, sh.c, sh.cols, got, sh.ldv)
-			winoInputGeneric(src, plane, wq, chanStride, sh.c, sh.cols, want, sh.ldv)
+			winoInput(src, plane, wq, chanStride, sh.c, sh.cols, got, sh.c*sh.ldv, sh.ldv)
+			winoInputGeneric(src, plane, wq, chanStride, sh.c, sh.cols, want, sh.c*sh.ldv, sh.ldv)
 			if !slices.Equal(got, want) {
 				t.Fatalf("input transform differs from winoInputGeneric")
 			}
@@ -156,8 +156,8 @@ func TestWinogradTransformsMatchGeneric(t *testing.T) {
 					ldr := 2*sh.cols + 3
 					got, want := randSlice(r, 2*k*ldr), make([]float32, 2*k*ldr)
 					copy(want, got)
-					winoOutput(m, sh.ldv, k, sh.cols, shift, relu, got, ldr)
-					winoOutputGeneric(m, sh.ldv, k, sh.cols, shift, relu, want, ldr)
+					winoOutput(m, k*sh.ldv, sh.ldv, k, sh.cols, shift, relu, got, ldr)
+					winoOutputGeneric(m, k*sh.ldv, sh.ldv, k, sh.cols, shift, relu, want, ldr)
 					if !slices.Equal(got, want) {
 						t.Fatalf("output transform (relu %v, shift %v) differs from winoOutputGeneric", relu, shift != nil)
 					}
@@ -184,6 +184,32 @@ func TestWinogradConvPanicsOnShortSlices(t *testing.T) {
 				}
 			}()
 			wf.Conv(l.n, tc.src, l.plane, l.wq, l.chanStride, nil, false, tc.dst, 2*end)
+		})
+	}
+}
+
+// BenchmarkWinogradConv times Winograd.Conv alone (no padding copy, no output
+// gather) on ResNet-8's stride-1 3×3 shapes, one thread.
+func BenchmarkWinogradConv(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sh := range []struct {
+		name    string
+		k, c, h int
+	}{{"l1", 16, 16, 28}, {"l2", 32, 32, 14}, {"l3", 64, 64, 7}} {
+		b.Run(sh.name, func(b *testing.B) {
+			SetMaxThreads(1)
+			defer SetMaxThreads(0)
+			wf := PackWinograd(nil, sh.k, sh.c, randSlice(r, sh.k*sh.c*9), nil)
+			l := newWinoLayout(sh.c, sh.h, sh.h)
+			end := wf.Cols(l.n)
+			src := winoInputPlanes(l, randSlice(r, sh.c*sh.h*sh.h), sh.c, sh.h, sh.h, 1, 1, end)
+			dst := make([]float32, 2*sh.k*2*end)
+			shift := randSlice(r, sh.k)
+			for range b.N {
+				wf.Conv(l.n, src, l.plane, l.wq, l.chanStride, shift, true, dst, 2*end)
+			}
+			macs := float64(sh.k * sh.c * 9 * sh.h * sh.h)
+			b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

@@ -1,0 +1,126 @@
+package graph
+
+import (
+	"time"
+
+	"github.com/fleetprune/fleetprune/pruning/kernels"
+	"github.com/fleetprune/fleetprune/pruning/tensor"
+)
+
+// winoChoice is what timing said about a convolution's Winograd route.
+type winoChoice uint8
+
+const (
+	winoUntimed winoChoice = iota
+	winoFaster
+	winoSlower
+)
+
+// winoMinChannels is the fewest input channels planWinograd takes: the transforms
+// cost as much per channel as 16 multiply-adds per filter, so a shallow GEMM does
+// not repay them (ResNet-8's stem, one channel: 25µs as Winograd, 9µs shifted).
+const winoMinChannels = 4
+
+// winoTimingRounds is how many forwards pickWinograd times each way, alternating.
+const winoTimingRounds = 12
+
+// pickWinograd times this convolution's forward on in and out both ways,
+// alternating, and keeps Winograd when its best time beats the other route's: which
+// wins depends on the shape (the tiles of a 7×7 output waste a third of the GEMM
+// columns) and on the machine.
+func (o *convOp) pickWinograd(r *runState, in, out []*tensor.Tensor) {
+	best := [2]time.Duration{1<<63 - 1, 1<<63 - 1}
+	for i := range 2 * winoTimingRounds {
+		route := i % 2
+		o.winoPick = []winoChoice{winoFaster, winoSlower}[route]
+		t0 := time.Now()
+		o.forward(r, in, out)
+		if i >= 2 { // the first of each packs its filters
+			best[route] = min(best[route], time.Since(t0))
+		}
+	}
+	o.winoPick = winoSlower
+	if best[0] < best[1] {
+		o.winoPick = winoFaster
+	}
+}
+
+// planWinograd decides whether inference with constant weights may run this
+// convolution as Winograd's F(2×2, 3×3) (see convOp.winograd): for ungrouped 3×3
+// windows of stride 1 and dilation 1 over at least winoMinChannels channels. The
+// first run that may use it times both routes (pickWinograd).
+func (o *convOp) planWinograd() {
+	w := o.w
+	o.winograd = false
+	if o.group != 1 || w.kh != 3 || w.kw != 3 || w.sh != 1 || w.sw != 1 || w.dh != 1 || w.dw != 1 || o.oh < 1 || o.ow < 1 || o.c < winoMinChannels {
+		return
+	}
+	o.wth, o.wwq = (o.oh+1)/2, (o.ow+1)/2+1
+	if int64(o.c)*int64(4*(o.wth+1)*o.wwq) >= 1<<31 {
+		return
+	}
+	o.winograd = true
+}
+
+// winogradGeometry returns the layout kernels.Winograd.Conv reads: per channel four
+// phase planes of plane floats, chanStride apart, and n tiles.
+func (o *convOp) winogradGeometry() (plane, chanStride, n int) {
+	plane = (o.wth + 1) * o.wwq
+	return plane, 4 * plane, o.wth * o.wwq
+}
+
+// winogradSizes returns the scratch winogradForward needs: the phase planes (with
+// the transforms' slack) and the output tiles' rows.
+func (o *convOp) winogradSizes() (pad, tmp int) {
+	plane, chanStride, n := o.winogradGeometry()
+	end := o.wf.Cols(n)
+	return (o.c-1)*chanStride + 3*plane + o.wwq + 1 + end, 2 * o.m * 2 * end
+}
+
+// winogradForward computes one sample of the convolution as Winograd F(2×2, 3×3): xs
+// is its input, ys its output, res its residual (nil: none); pad and tmp are scratch
+// of at least winogradSizes floats. The transform applies the shift, and Relu when
+// there is no residual; the residual and Relu after it are added as the output rows
+// are gathered from tmp.
+func (o *convOp) winogradForward(xs, ys, res, pad, tmp, shift []float32, relu bool) {
+	plane, chanStride, n := o.winogradGeometry()
+	o.fillWinograd(xs, pad, plane, chanStride)
+	ldr := 2 * o.wf.Cols(n)
+	o.wf.Conv(n, pad, plane, o.wwq, chanStride, shift, relu && res == nil, tmp, ldr)
+	ohw := o.oh * o.ow
+	for m := range o.m {
+		for a := range 2 {
+			rows := (o.oh - a + 1) / 2
+			if rows == 0 {
+				continue
+			}
+			dst, src := ys[m*ohw+a*o.ow:], tmp[(2*m+a)*ldr:]
+			if res == nil {
+				kernels.CopyRows(dst, 2*o.ow, src, 2*o.wwq, o.ow, rows)
+				continue
+			}
+			kernels.AddReluRows(dst, 2*o.ow, src, 2*o.wwq, res[m*ohw+a*o.ow:], 2*o.ow, o.ow, rows, relu)
+		}
+	}
+}
+
+// fillWinograd writes the zero-padded input xs into pad as kernels.Winograd.Conv
+// reads it: each channel's four phase planes (row and column parity of the padded
+// image), rows of wwq.
+func (o *convOp) fillWinograd(xs, pad []float32, plane, chanStride int) {
+	w := &o.w
+	clear(pad)
+	hw := o.h * o.wd
+	pe, qe, qo := w.pl%2, w.pl/2, (w.pl+1)/2
+	for c := range o.c {
+		for py := range 2 {
+			y0 := (py - w.pt%2 + 2) % 2 // the first input row in row phase py
+			if y0 >= o.h {
+				continue
+			}
+			base := c*chanStride + 2*py*plane + (y0+w.pt)/2*o.wwq
+			kernels.Deinterleave2Rows(pad[base+pe*plane+qe:], pad[base+(1-pe)*plane+qo:], o.wwq,
+				xs[c*hw+y0*o.wd:], 2*o.wd, o.wd, (o.h-y0+1)/2)
+		}
+	}
+}
