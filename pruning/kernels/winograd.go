@@ -15,20 +15,22 @@ import (
 // through the offsets micro-kernel (GemmAOffsets) without any packing of V.
 
 // winoBlock is the number of tiles (columns of the GEMMs) transformed and multiplied
-// together: a multiple of the micro-kernel's 24 columns.
-var winoBlock = 48
+// together, a multiple of the micro-kernel's 24 columns. Blocks of 24, 48, 72 and 96
+// ran within noise of each other on ResNet-8's 28×28 and 14×14 layers; 24 keeps a
+// 64-channel block's V (98 KiB) in L2 and was the fastest on the 7×7 one.
+const winoBlock = 24
 
-// winoLd is the row stride of a block's V and M (floats): the block's width and a
-// 32-byte step more, so that the rows of a GEMM's panel of B (and its C) do not all
-// fall into the same few sets of the L1 cache, as 4 KiB multiples would.
-func winoLd() int { return winoBlock + 8 }
+// winoXPad is the gap (floats) between a block's 16 matrices V_ξ (and M_ξ): without
+// it they lie a multiple of 4 KiB apart for 64 channels, and the transforms' 16
+// streams fall into the same few sets of the L1 cache.
+const winoXPad = 16
 
 // Winograd holds a 3×3 convolution's filters transformed for F(2×2, 3×3) and packed
 // for the micro-kernel. It is read-only after PackWinograd and safe for concurrent use.
 type Winograd struct {
 	K, C int
 	u    [16]*PackedA // U_ξ, K×C each
-	offs []int32      // row c of a block's V_ξ: c·winoLd() floats on
+	offs []int32      // row c of a block's V_ξ: c·winoBlock floats on
 	ub   []float32    // the unpacked U, kept for PackedA's fallback (gonum builds)
 }
 
@@ -70,7 +72,7 @@ func PackWinograd(dst *Winograd, k, c int, w, scale []float32) *Winograd {
 	}
 	dst.offs = make([]int32, c)
 	for ch := range dst.offs {
-		dst.offs[ch] = int32(ch * winoLd())
+		dst.offs[ch] = int32(ch * winoBlock)
 	}
 	return dst
 }
@@ -147,8 +149,8 @@ func (wf *Winograd) Conv(n int, src []float32, plane, wq, chanStride int, shift 
 		sp := winoPool.Get().(*[]float32)
 		defer winoPool.Put(sp)
 		// V is [ξ][c][ld] and M [ξ][k][ld]: each GEMM's operands contiguous.
-		ld := winoLd()
-		vx, mx := wf.C*ld, wf.K*ld
+		ld := winoBlock
+		vx, mx := wf.C*ld+winoXPad, wf.K*ld+winoXPad
 		size := 16 * (vx + mx)
 		if cap(*sp) < size {
 			*sp = make([]float32, size)
@@ -159,12 +161,44 @@ func (wf *Winograd) Conv(n int, src []float32, plane, wq, chanStride int, shift 
 			nb := min(winoBlock, n-j0)
 			cols := wf.blockCols(nb)
 			winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, vx, ld)
-			for q, pa := range wf.u {
-				gemmOffsetsSerial(pa, nb, v[q*vx:], wf.offs, m[q*mx:], ld)
-			}
+			wf.gemms(nb, v, vx, m, mx, ld)
 			winoOutput(m, mx, ld, wf.K, cols, shift, relu, dst[2*j0:], ldr)
 		}
 	})
+}
+
+// gemms computes a block's M_ξ = U_ξ·V_ξ (nb tiles) for the 16 components ξ, V_ξ and
+// M_ξ at v[ξ·vx:] and m[ξ·mx:], rows ld apart. With the offsets micro-kernel, filters
+// in whole panels and channels in one k block (every ResNet shape), it calls the
+// kernel straight, one call per component and column panel: through GemmAOffsets'
+// general loops, their bookkeeping cost a tenth of the GEMMs at 16 channels.
+func (wf *Winograd) gemms(nb int, v []float32, vx int, m []float32, mx, ld int) {
+	pa0 := wf.u[0]
+	kern := pa0.kern
+	if !pa0.offsetKernel() || wf.K%kern.mr != 0 || wf.C > kcBlock {
+		for q, pa := range wf.u {
+			gemmOffsetsSerial(pa, nb, v[q*vx:], wf.offs, m[q*mx:], ld)
+		}
+		return
+	}
+	full := nb / kern.nr * kern.nr
+	rest := pa0.OffsetCols(nb) - full // 0, 8 (narrow8) or nr
+	panels := wf.K / kern.mr
+	for q, pa := range wf.u {
+		b, c := v[q*vx:], m[q*mx:]
+		for j := 0; j < full; j += kern.nr {
+			kern.offsets(panels, wf.C, pa.data, b[j:], wf.offs, c[j:], ld, false, tileEpilogue{})
+		}
+		switch {
+		case rest == 0:
+		case pa0.narrow8(nb):
+			for ir := 0; ir < wf.K; ir += 8 {
+				kern.offsets8x8(wf.C, pa.data[ir*wf.C:(ir+8)*wf.C], b[full:], wf.offs, c[ir*ld+full:], ld, false)
+			}
+		default:
+			kern.offsets(panels, wf.C, pa.data, b[full:], wf.offs, c[full:], ld, false, tileEpilogue{})
+		}
+	}
 }
 
 // gemmOffsetsSerial is GemmAOffsets on the calling goroutine, without its checks and
