@@ -74,7 +74,7 @@ func (o *convOp) winogradGeometry() (plane, chanStride, n int) {
 func (o *convOp) winogradSizes() (pad, tmp int) {
 	plane, chanStride, n := o.winogradGeometry()
 	end := o.wf.Cols(n)
-	return (o.c-1)*chanStride + 3*plane + o.wwq + 1 + end, 2 * o.m * 2 * end
+	return (o.c-1)*chanStride + 3*plane + o.wwq + 1 + end, 2*o.m*2*end + 8 // (WinogradGather's slack)
 }
 
 // winogradForward computes one sample of the convolution as Winograd F(2×2, 3×3): xs
@@ -87,21 +87,7 @@ func (o *convOp) winogradForward(xs, ys, res, pad, tmp, shift []float32, relu bo
 	o.fillWinograd(xs, pad, plane, chanStride)
 	ldr := 2 * o.wf.Cols(n)
 	o.wf.Conv(n, pad, plane, o.wwq, chanStride, shift, relu && res == nil, tmp, ldr)
-	ohw := o.oh * o.ow
-	for m := range o.m {
-		for a := range 2 {
-			rows := (o.oh - a + 1) / 2
-			if rows == 0 {
-				continue
-			}
-			dst, src := ys[m*ohw+a*o.ow:], tmp[(2*m+a)*ldr:]
-			if res == nil {
-				kernels.CopyRows(dst, 2*o.ow, src, 2*o.wwq, o.ow, rows)
-				continue
-			}
-			kernels.AddReluRows(dst, 2*o.ow, src, 2*o.wwq, res[m*ohw+a*o.ow:], 2*o.ow, o.ow, rows, relu)
-		}
-	}
+	kernels.WinogradGather(ys, o.m, o.oh, o.ow, tmp, ldr, o.wwq, res, relu && res != nil)
 }
 
 // fillWinograd writes the zero-padded input xs into pad as kernels.Winograd.Conv

@@ -261,3 +261,33 @@ func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, 
 	}
 	winoOutputAVX2(unsafe.SliceData(m), ldx, ldk, k, cols, sp, flags, unsafe.SliceData(dst), ldr)
 }
+
+//go:noescape
+func winoGatherAVX2(y, r *float32, ldr, wq2 int, res *float32, k, oh, ow, mode int)
+
+// winoGather is winoGatherGeneric in assembly, for rows at least 8 floats apart in r.
+// The caller (WinogradGather) has checked the bounds, with 8 floats of slack in r.
+func winoGather(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
+	if !hasAVX2FMA || wq2 < 8 {
+		winoGatherGeneric(y, k, oh, ow, r, ldr, wq2, res, relu)
+		return
+	}
+	mode := 0
+	var rp *float32
+	if res != nil {
+		mode, rp = 1, unsafe.SliceData(res)
+	}
+	if relu {
+		mode |= 2
+	}
+	winoGatherAVX2(unsafe.SliceData(y), unsafe.SliceData(r), ldr, wq2, rp, k, oh, ow, mode)
+	if ow < 8 { // the last row, which the assembly leaves
+		f, oy := k-1, oh-1
+		last := (f*oh + oy) * ow
+		var lastRes []float32
+		if res != nil {
+			lastRes = res[last:]
+		}
+		winoGatherRow(y[last:last+ow], r[(2*f+oy%2)*ldr+oy/2*wq2:], lastRes, relu)
+	}
+}

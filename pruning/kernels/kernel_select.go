@@ -40,3 +40,8 @@ func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, l
 func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
 	winoOutputGeneric(m, ldx, ldk, k, cols, shift, relu, dst, ldr)
 }
+
+// winoGather is winoGatherGeneric.
+func winoGather(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
+	winoGatherGeneric(y, k, oh, ow, r, ldr, wq2, res, relu)
+}

@@ -281,3 +281,52 @@ func winoOutputGeneric(m []float32, ldx, ldk, k, cols int, shift []float32, relu
 		}
 	}
 }
+
+// WinogradGather writes the k×oh×ow output of Winograd.Conv's tiles to y: output row
+// oy of filter f is r[(2f + oy%2)·ldr + (oy/2)·2·wq:][:ow] (Conv's dst, rows ldr apart,
+// for tile rows wq wide), plus the residual res (nil: none, else laid out as y) and
+// clamped at zero with relu. y must overlap neither r nor res. r must hold 8 floats
+// past Conv's output. It panics when a slice is too short.
+func WinogradGather(y []float32, k, oh, ow int, r []float32, ldr, wq int, res []float32, relu bool) {
+	if k < 0 || oh < 0 || ow < 0 || 2*wq < ow {
+		panic(fmt.Sprintf("kernels: WinogradGather: %d×%d×%d output from tile rows of %d", k, oh, ow, wq))
+	}
+	if k == 0 || oh == 0 || ow == 0 {
+		return
+	}
+	if len(y) < k*oh*ow || res != nil && len(res) < k*oh*ow {
+		panic(fmt.Sprintf("kernels: WinogradGather: output %d, residual %d for %d×%d×%d", len(y), len(res), k, oh, ow))
+	}
+	if need := (2*k-1)*ldr + (oh-1)/2*2*wq + max(ow, 8); ldr < 2*wq*((oh+1)/2) || len(r) < need {
+		panic(fmt.Sprintf("kernels: WinogradGather: %d tile outputs in rows of %d, want %d", len(r), ldr, need))
+	}
+	winoGather(y, k, oh, ow, r, ldr, 2*wq, res, relu)
+}
+
+// winoGatherGeneric is WinogradGather in Go; wq2 is twice the tile row width.
+func winoGatherGeneric(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
+	for f := range k {
+		for oy := range oh {
+			o := (f*oh + oy) * ow
+			var rr []float32
+			if res != nil {
+				rr = res[o:]
+			}
+			winoGatherRow(y[o:o+ow], r[(2*f+oy%2)*ldr+oy/2*wq2:], rr, relu)
+		}
+	}
+}
+
+// winoGatherRow sets dst = src (+ res when not nil), clamped at zero with relu.
+func winoGatherRow(dst, src, res []float32, relu bool) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		if res != nil {
+			v += res[i]
+		}
+		if relu {
+			v = max(v, 0)
+		}
+		dst[i] = v
+	}
+}

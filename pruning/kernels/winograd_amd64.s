@@ -205,3 +205,94 @@ wonorelu:
 	JNZ wok
 	VZEROUPPER
 	RET
+
+// func winoGatherAVX2(y, r *float32, ldr, wq2 int, res *float32, k, oh, ow, mode int)
+//
+// y[f][oy][:ow] = r[(2f + oy%2)·ldr + (oy/2)·wq2:][:ow], plus res[f][oy] (mode bit
+// 0), clamped at zero (bit 1), for k filters of oh rows; y and res are contiguous rows
+// of ow. Rows of eight or more are done in vectors, the last eight again; shorter
+// ones are stored eight wide, spilling into the next row of y before it is written.
+// The very last row is left to the caller when ow < 8 (its spill would pass the end).
+TEXT ·winoGatherAVX2(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), DI
+	MOVQ r+8(FP), R8
+	MOVQ ldr+16(FP), R12
+	SHLQ $2, R12
+	MOVQ wq2+24(FP), R10
+	SHLQ $2, R10
+	MOVQ res+32(FP), DX
+	MOVQ k+40(FP), R13
+	MOVQ ow+56(FP), BX
+	SUBQ $8, BX                 // the last vector's start
+	MOVQ mode+64(FP), AX
+	VXORPS Y15, Y15, Y15
+wgfilter:
+	LEAQ (R8)(R12*1), R9        // odd rows
+	MOVQ oh+48(FP), R11
+	MOVQ R8, SI                 // even row pointer, advanced per row pair
+wgrow:
+	// SI: this row's source; on odd rows it is R9.
+	XORQ CX, CX
+	TESTQ BX, BX
+	JL wgshort
+wg8:
+	VMOVUPS (SI)(CX*4), Y0
+	TESTQ $1, AX
+	JZ wg8relu
+	VADDPS (DX)(CX*4), Y0, Y0
+wg8relu:
+	TESTQ $2, AX
+	JZ wg8store
+	VMAXPS Y15, Y0, Y0
+wg8store:
+	VMOVUPS Y0, (DI)(CX*4)
+	ADDQ $8, CX
+	CMPQ CX, BX
+	JLE wg8
+	CMPQ CX, ow+56(FP)
+	JEQ wgnext                  // (after the last eight again, CX is ow)
+	MOVQ BX, CX
+	JMP wg8
+wgshort:
+	CMPQ R13, $1
+	JNE wgshort8
+	CMPQ R11, $1
+	JEQ wgnext                  // the very last row: the caller's
+wgshort8:
+	VMOVUPS (SI), Y0
+	TESTQ $1, AX
+	JZ wgshortrelu
+	VADDPS (DX), Y0, Y0
+wgshortrelu:
+	TESTQ $2, AX
+	JZ wgshortstore
+	VMAXPS Y15, Y0, Y0
+wgshortstore:
+	VMOVUPS Y0, (DI)
+wgnext:
+	MOVQ ow+56(FP), CX
+	LEAQ (DI)(CX*4), DI
+	LEAQ (DX)(CX*4), DX
+	// Next row: from an even row to the odd one beside it, from an odd row to the
+	// next even one.
+	CMPQ SI, R9
+	JEQ wgodd
+	MOVQ R9, SI
+	JMP wgcount
+wgodd:
+	ADDQ R10, R8
+	ADDQ R10, R9
+	MOVQ R8, SI
+wgcount:
+	DECQ R11
+	JNZ wgrow
+	// Next filter: two rows of ldr on from this filter's first.
+	MOVQ oh+48(FP), CX
+	SHRQ $1, CX                 // row pairs done
+	IMULQ R10, CX
+	SUBQ CX, R8
+	LEAQ (R8)(R12*2), R8
+	DECQ R13
+	JNZ wgfilter
+	VZEROUPPER
+	RET

@@ -213,3 +213,37 @@ func BenchmarkWinogradConv(b *testing.B) {
 		})
 	}
 }
+
+// TestWinogradGather checks WinogradGather (assembly on amd64) against the Go loop,
+// bit for bit, on wide and short rows, odd heights, with and without a residual and
+// Relu, and that it writes nothing past the output.
+func TestWinogradGather(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, sh := range []struct{ k, oh, ow int }{{16, 28, 28}, {32, 14, 14}, {64, 7, 7}, {3, 5, 7}, {2, 3, 2}, {4, 1, 9}, {1, 2, 1}} {
+		for _, res := range []bool{false, true} {
+			for _, relu := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%dx%dx%d/res=%v/relu=%v", sh.k, sh.oh, sh.ow, res, relu), func(t *testing.T) {
+					wq := (sh.ow+1)/2 + 1
+					ldr := 2*wq*((sh.oh+1)/2) + 3
+					src := randSlice(r, 2*sh.k*ldr+8)
+					var rs []float32
+					if res {
+						rs = randSlice(r, sh.k*sh.oh*sh.ow)
+					}
+					n := sh.k * sh.oh * sh.ow
+					got, want := randSlice(r, n+8), make([]float32, n+8)
+					copy(want, got)
+					WinogradGather(got[:n], sh.k, sh.oh, sh.ow, src, ldr, wq, rs, relu)
+					winoGatherGeneric(want[:n], sh.k, sh.oh, sh.ow, src, ldr, 2*wq, rs, relu)
+					if !slices.Equal(got, want) {
+						for i := range got {
+							if got[i] != want[i] {
+								t.Fatalf("y[%d] = %v, want %v (%d outputs)", i, got[i], want[i], n)
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
