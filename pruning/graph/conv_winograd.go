@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/fleetprune/fleetprune/pruning/kernels"
@@ -43,6 +45,9 @@ func (o *convOp) pickWinograd(r *runState, in, out []*tensor.Tensor) {
 	if best[0] < best[1] {
 		o.winoPick = winoFaster
 	}
+	if os.Getenv("WINO_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "pickWinograd %s c%d %dx%d: winograd %v shifted %v\n", o.node.Name, o.c, o.oh, o.ow, best[0], best[1])
+	}
 }
 
 // planWinograd decides whether inference with constant weights may run this
@@ -84,29 +89,8 @@ func (o *convOp) winogradSizes() (pad, tmp int) {
 // are gathered from tmp.
 func (o *convOp) winogradForward(xs, ys, res, pad, tmp, shift []float32, relu bool) {
 	plane, chanStride, n := o.winogradGeometry()
-	o.fillWinograd(xs, pad, plane, chanStride)
+	kernels.WinogradFill(pad, xs, o.c, o.h, o.wd, o.w.pt, o.w.pl, plane, o.wwq, chanStride)
 	ldr := 2 * o.wf.Cols(n)
 	o.wf.Conv(n, pad, plane, o.wwq, chanStride, shift, relu && res == nil, tmp, ldr)
 	kernels.WinogradGather(ys, o.m, o.oh, o.ow, tmp, ldr, o.wwq, res, relu && res != nil)
-}
-
-// fillWinograd writes the zero-padded input xs into pad as kernels.Winograd.Conv
-// reads it: each channel's four phase planes (row and column parity of the padded
-// image), rows of wwq.
-func (o *convOp) fillWinograd(xs, pad []float32, plane, chanStride int) {
-	w := &o.w
-	clear(pad)
-	hw := o.h * o.wd
-	pe, qe, qo := w.pl%2, w.pl/2, (w.pl+1)/2
-	for c := range o.c {
-		for py := range 2 {
-			y0 := (py - w.pt%2 + 2) % 2 // the first input row in row phase py
-			if y0 >= o.h {
-				continue
-			}
-			base := c*chanStride + 2*py*plane + (y0+w.pt)/2*o.wwq
-			kernels.Deinterleave2Rows(pad[base+pe*plane+qe:], pad[base+(1-pe)*plane+qo:], o.wwq,
-				xs[c*hw+y0*o.wd:], 2*o.wd, o.wd, (o.h-y0+1)/2)
-		}
-	}
 }

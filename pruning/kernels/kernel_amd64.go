@@ -291,3 +291,17 @@ func winoGather(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []flo
 		winoGatherRow(y[last:last+ow], r[(2*f+oy%2)*ldr+oy/2*wq2:], lastRes, relu)
 	}
 }
+
+//go:noescape
+func winoFillAVX2(dst, x *float32, c, h, w, pt, plane, wq, chanStride, eoff, ooff int)
+
+// winoFill is winoFillGeneric in assembly. The caller (WinogradFill) has checked the
+// bounds and cleared dst.
+func winoFill(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
+	if !hasAVX2FMA || w < 2 {
+		winoFillGeneric(dst, x, c, h, w, pt, pl, plane, wq, chanStride)
+		return
+	}
+	pe := pl % 2
+	winoFillAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), c, h, w, pt, plane, wq, chanStride, pe*plane+pl/2, (1-pe)*plane+(pl+1)/2)
+}

@@ -45,3 +45,8 @@ func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, 
 func winoGather(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
 	winoGatherGeneric(y, k, oh, ow, r, ldr, wq2, res, relu)
 }
+
+// winoFill is winoFillGeneric.
+func winoFill(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
+	winoFillGeneric(dst, x, c, h, w, pt, pl, plane, wq, chanStride)
+}

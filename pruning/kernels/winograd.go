@@ -330,3 +330,39 @@ func winoGatherRow(dst, src, res []float32, relu bool) {
 		dst[i] = v
 	}
 }
+
+// WinogradFill lays out the c×h×w image x, zero-padded by pt rows above and pl
+// columns left (and zeros elsewhere), as Winograd.Conv reads it: per channel, from
+// ch·chanStride on, its four phase planes (row and column parity of the padded image,
+// plane floats apart), rows wq wide. It writes the first (c-1)·chanStride + 4·plane
+// floats of dst, and panics when dst or x is too short or a row does not fit.
+func WinogradFill(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
+	if c < 0 || h < 0 || w < 0 || pt < 0 || pl < 0 || (w+pl+1)/2 > wq || (h+pt+1)/2*wq > plane || 4*plane > chanStride {
+		panic(fmt.Sprintf("kernels: WinogradFill: %d×%d×%d image padded by %d, %d into planes of %d, rows of %d, %d per channel", c, h, w, pt, pl, plane, wq, chanStride))
+	}
+	if c == 0 {
+		return
+	}
+	if len(x) < c*h*w || len(dst) < (c-1)*chanStride+4*plane {
+		panic(fmt.Sprintf("kernels: WinogradFill: image of %d floats for %d×%d×%d, planes of %d", len(x), c, h, w, len(dst)))
+	}
+	clear(dst[:(c-1)*chanStride+4*plane])
+	if h > 0 && w > 0 {
+		winoFill(dst, x, c, h, w, pt, pl, plane, wq, chanStride)
+	}
+}
+
+// winoFillGeneric is WinogradFill's copy in Go (dst cleared).
+func winoFillGeneric(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
+	for ch := range c {
+		for y := range h {
+			yp := y + pt
+			row := dst[ch*chanStride+2*(yp%2)*plane+yp/2*wq:]
+			src := x[(ch*h+y)*w:][:w]
+			for xx, v := range src {
+				xp := xx + pl
+				row[xp%2*plane+xp/2] = v
+			}
+		}
+	}
+}

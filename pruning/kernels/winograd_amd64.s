@@ -296,3 +296,105 @@ wgcount:
 	JNZ wgfilter
 	VZEROUPPER
 	RET
+
+// DEINT8 splits the eight pairs at pair index CX of the row at SI into the even
+// (R11) and odd (R12) rows, as deinterleave2AVX2 does.
+#define DEINT8 \
+	VMOVUPS (SI)(CX*8), Y0; \
+	VMOVUPS 32(SI)(CX*8), Y1; \
+	VSHUFPS $0x88, Y1, Y0, Y2; \
+	VSHUFPS $0xDD, Y1, Y0, Y3; \
+	VPERMPD $0xD8, Y2, Y2; \
+	VPERMPD $0xD8, Y3, Y3; \
+	VMOVUPS Y2, (R11)(CX*4); \
+	VMOVUPS Y3, (R12)(CX*4)
+
+// DEINT4 is DEINT8 for four pairs.
+#define DEINT4 \
+	VMOVUPS (SI)(CX*8), X0; \
+	VMOVUPS 16(SI)(CX*8), X1; \
+	VSHUFPS $0x88, X1, X0, X2; \
+	VSHUFPS $0xDD, X1, X0, X3; \
+	VMOVUPS X2, (R11)(CX*4); \
+	VMOVUPS X3, (R12)(CX*4)
+
+// func winoFillAVX2(dst, x *float32, c, h, w, pt, plane, wq, chanStride, eoff, ooff int)
+//
+// Writes the c×h×w image x into the phase planes of winoFillGeneric (which has the
+// layout), every row in one call: row y of channel ch goes to planes 2·py and 2·py+1
+// (py the parity of y+pt), row (y+pt)/2, its even columns from eoff on and its odd
+// ones from ooff. Runs of pairs are split eight (or four) at a time, the last eight
+// (four) again when the count is not a multiple: the same values stored twice.
+TEXT ·winoFillAVX2(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+32(FP), R13
+	SHRQ $1, R13                // pairs per row
+	XORQ R8, R8                 // channel
+wfchan:
+	XORQ R9, R9                 // row
+wfrow:
+	MOVQ R9, AX
+	ADDQ pt+40(FP), AX
+	MOVQ AX, BX
+	ANDQ $1, BX
+	SHRQ $1, AX
+	IMULQ wq+56(FP), AX
+	IMULQ plane+48(FP), BX
+	SHLQ $1, BX
+	ADDQ BX, AX
+	MOVQ R8, BX
+	IMULQ chanStride+64(FP), BX
+	ADDQ BX, AX
+	LEAQ (DI)(AX*4), R10
+	MOVQ eoff+72(FP), BX
+	LEAQ (R10)(BX*4), R11
+	MOVQ ooff+80(FP), BX
+	LEAQ (R10)(BX*4), R12
+	XORQ CX, CX
+	CMPQ R13, $8
+	JLT wf4
+	LEAQ -8(R13), DX            // the last eight's start
+wf8:
+	DEINT8
+	ADDQ $8, CX
+	CMPQ CX, DX
+	JLE wf8
+	CMPQ CX, R13
+	JEQ wfodd
+	MOVQ DX, CX
+	DEINT8
+	JMP wfodd
+wf4:
+	CMPQ R13, $4
+	JLT wf1
+	DEINT4
+	LEAQ -4(R13), CX
+	DEINT4
+	JMP wfodd
+wf1:
+	CMPQ CX, R13
+	JEQ wfodd
+	MOVL (SI)(CX*8), AX
+	MOVL AX, (R11)(CX*4)
+	MOVL 4(SI)(CX*8), AX
+	MOVL AX, (R12)(CX*4)
+	INCQ CX
+	JMP wf1
+wfodd:
+	MOVQ w+32(FP), BX
+	TESTQ $1, BX
+	JZ wfnext
+	MOVL -4(SI)(BX*4), AX
+	MOVL AX, (R11)(R13*4)
+wfnext:
+	MOVQ w+32(FP), BX
+	LEAQ (SI)(BX*4), SI
+	INCQ R9
+	CMPQ R9, h+24(FP)
+	JLT wfrow
+	INCQ R8
+	CMPQ R8, c+16(FP)
+	JLT wfchan
+	VZEROUPPER
+	RET

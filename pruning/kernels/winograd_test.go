@@ -24,7 +24,7 @@ func newWinoLayout(c, oh, ow int) winoLayout {
 // winoInputPlanes lays the image x (c×h×w) out as Winograd.Conv reads it, padded by
 // pt above and pl left, zeros elsewhere, with slack for cols tile columns.
 func winoInputPlanes(l winoLayout, x []float32, c, h, w, pt, pl, cols int) []float32 {
-	src := make([]float32, (c-1)*l.chanStride+3*l.plane+l.wq+1+cols)
+	src := make([]float32, (c-1)*l.chanStride+max(4*l.plane, 3*l.plane+l.wq+1+cols))
 	for ch := range c {
 		for y := range h {
 			for xx := range w {
@@ -245,5 +245,29 @@ func TestWinogradGather(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestWinogradFill checks WinogradFill (assembly on amd64) against the test's own
+// layout, over row lengths that take each of its paths.
+func TestWinogradFill(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, sh := range []struct{ c, h, w, pt, pl int }{{16, 28, 28, 1, 1}, {32, 14, 14, 1, 1}, {64, 7, 7, 1, 1}, {3, 5, 7, 0, 0}, {2, 9, 17, 2, 1}, {2, 4, 3, 1, 2}, {1, 3, 1, 1, 1}, {2, 6, 24, 0, 1}} {
+		t.Run(fmt.Sprintf("%+v", sh), func(t *testing.T) {
+			oh, ow := sh.h+2*sh.pt-2, sh.w+2*sh.pl-2
+			l := newWinoLayout(sh.c, max(oh, 1), max(ow, 1))
+			x := randSlice(r, sh.c*sh.h*sh.w)
+			want := winoInputPlanes(l, x, sh.c, sh.h, sh.w, sh.pt, sh.pl, 0)
+			got := randSlice(r, len(want))
+			WinogradFill(got, x, sh.c, sh.h, sh.w, sh.pt, sh.pl, l.plane, l.wq, l.chanStride)
+			n := (sh.c-1)*l.chanStride + 4*l.plane
+			if !slices.Equal(got[:n], want[:n]) {
+				for i := range n {
+					if got[i] != want[i] {
+						t.Fatalf("dst[%d] = %v, want %v", i, got[i], want[i])
+					}
+				}
+			}
+		})
 	}
 }
