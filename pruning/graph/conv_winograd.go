@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/fleetprune/fleetprune/pruning/kernels"
@@ -44,9 +42,6 @@ func (o *convOp) pickWinograd(r *runState, in, out []*tensor.Tensor) {
 	o.winoPick = winoSlower
 	if best[0] < best[1] {
 		o.winoPick = winoFaster
-	}
-	if os.Getenv("WINO_DEBUG") != "" {
-		fmt.Fprintf(os.Stderr, "pickWinograd %s c%d %dx%d: winograd %v shifted %v\n", o.node.Name, o.c, o.oh, o.ow, best[0], best[1])
 	}
 }
 

@@ -145,26 +145,37 @@ func (wf *Winograd) Conv(n int, src []float32, plane, wq, chanStride int, shift 
 		panic(fmt.Sprintf("kernels: Winograd.Conv: %d shifts for %d filters", len(shift), wf.K))
 	}
 	blocks := (n + winoBlock - 1) / winoBlock
-	parallelFor(blocks, 1, 16*wf.K*wf.C*n, func(lo, hi int) {
-		sp := winoPool.Get().(*[]float32)
-		defer winoPool.Put(sp)
-		// V is [ξ][c][ld] and M [ξ][k][ld]: each GEMM's operands contiguous.
-		ld := winoBlock
-		vx, mx := wf.C*ld+winoXPad, wf.K*ld+winoXPad
-		size := 16 * (vx + mx)
-		if cap(*sp) < size {
-			*sp = make([]float32, size)
-		}
-		v, m := (*sp)[:16*vx], (*sp)[16*vx:size]
-		for b := lo; b < hi; b++ {
-			j0 := b * winoBlock
-			nb := min(winoBlock, n-j0)
-			cols := wf.blockCols(nb)
-			winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, vx, ld)
-			wf.gemms(nb, v, vx, m, mx, ld)
-			winoOutput(m, mx, ld, wf.K, cols, shift, relu, dst[2*j0:], ldr)
-		}
+	work := 16 * wf.K * wf.C * n
+	if blocks == 1 || work < minParallelWork || MaxThreads() == 1 {
+		// (parallelFor would run it inline too, after allocating the closure.)
+		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, shift, relu, dst, ldr)
+		return
+	}
+	parallelFor(blocks, 1, work, func(lo, hi int) {
+		wf.convBlocks(lo, hi, n, src, plane, wq, chanStride, shift, relu, dst, ldr)
 	})
+}
+
+// convBlocks computes Conv's tile blocks [lo, hi), with scratch from winoPool.
+func (wf *Winograd) convBlocks(lo, hi, n int, src []float32, plane, wq, chanStride int, shift []float32, relu bool, dst []float32, ldr int) {
+	sp := winoPool.Get().(*[]float32)
+	defer winoPool.Put(sp)
+	// V is [ξ][c][ld] and M [ξ][k][ld]: each GEMM's operands contiguous.
+	ld := winoBlock
+	vx, mx := wf.C*ld+winoXPad, wf.K*ld+winoXPad
+	size := 16 * (vx + mx)
+	if cap(*sp) < size {
+		*sp = make([]float32, size)
+	}
+	v, m := (*sp)[:16*vx], (*sp)[16*vx:size]
+	for b := lo; b < hi; b++ {
+		j0 := b * winoBlock
+		nb := min(winoBlock, n-j0)
+		cols := wf.blockCols(nb)
+		winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, vx, ld)
+		wf.gemms(nb, v, vx, m, mx, ld)
+		winoOutput(m, mx, ld, wf.K, cols, shift, relu, dst[2*j0:], ldr)
+	}
 }
 
 // gemms computes a block's M_ξ = U_ξ·V_ξ (nb tiles) for the 16 components ξ, V_ξ and

@@ -235,6 +235,35 @@ wgrow:
 	XORQ CX, CX
 	TESTQ BX, BX
 	JL wgshort
+	CMPQ AX, $3
+	JEQ wgar
+	TESTQ AX, AX
+	JNZ wg8
+wgc8:
+	// The copy (mode 0) has its own loop.
+	VMOVUPS (SI)(CX*4), Y0
+	VMOVUPS Y0, (DI)(CX*4)
+	ADDQ $8, CX
+	CMPQ CX, BX
+	JLE wgc8
+	CMPQ CX, ow+56(FP)
+	JEQ wgnext
+	VMOVUPS (SI)(BX*4), Y0
+	VMOVUPS Y0, (DI)(BX*4)
+	JMP wgnext
+wgar:
+	// Add and Relu (mode 3), the residual block's case, has its own loop too.
+	VMOVUPS (SI)(CX*4), Y0
+	VADDPS (DX)(CX*4), Y0, Y0
+	VMAXPS Y15, Y0, Y0
+	VMOVUPS Y0, (DI)(CX*4)
+	ADDQ $8, CX
+	CMPQ CX, BX
+	JLE wgar
+	CMPQ CX, ow+56(FP)
+	JEQ wgnext
+	MOVQ BX, CX
+	JMP wgar
 wg8:
 	VMOVUPS (SI)(CX*4), Y0
 	TESTQ $1, AX
