@@ -80,22 +80,18 @@ func (o *convOp) winogradGeometry() (plane, chanStride, n int) {
 }
 
 // winogradSizes returns the scratch winogradForward needs: the phase planes (with
-// the transforms' slack) and the output tiles' rows.
+// the transforms' slack) and the GEMMs' products.
 func (o *convOp) winogradSizes() (pad, tmp int) {
 	plane, chanStride, n := o.winogradGeometry()
-	end := o.wf.Cols(n)
-	return (o.c-1)*chanStride + 3*plane + o.wwq + 1 + end, 2*o.m*2*end + 8 // (WinogradGather's slack)
+	return (o.c-1)*chanStride + 3*plane + o.wwq + 1 + o.wf.Cols(n), o.wf.ScratchSize(n)
 }
 
 // winogradForward computes one sample of the convolution as Winograd F(2×2, 3×3): xs
 // is its input, ys its output, res its residual (nil: none); pad and tmp are scratch
-// of at least winogradSizes floats. The transform applies the shift, and Relu when
-// there is no residual; the residual and Relu after it are added as the output rows
-// are gathered from tmp.
+// of at least winogradSizes floats. The output transform applies the shift, the
+// residual and Relu.
 func (o *convOp) winogradForward(xs, ys, res, pad, tmp, shift []float32, relu bool) {
-	plane, chanStride, n := o.winogradGeometry()
+	plane, chanStride, _ := o.winogradGeometry()
 	kernels.WinogradFill(pad, xs, o.c, o.h, o.wd, o.w.pt, o.w.pl, plane, o.wwq, chanStride)
-	ldr := 2 * o.wf.Cols(n)
-	o.wf.Conv(n, pad, plane, o.wwq, chanStride, shift, relu && res == nil, tmp, ldr)
-	kernels.WinogradGather(ys, o.m, o.oh, o.ow, tmp, ldr, o.wwq, res, relu && res != nil)
+	o.wf.Conv(pad, plane, o.wwq, chanStride, ys, o.oh, o.ow, shift, res, relu, tmp)
 }

@@ -226,9 +226,6 @@ func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []
 //go:noescape
 func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldx, ldc int)
 
-//go:noescape
-func winoOutputAVX2(m *float32, ldx, ldk, k, cols int, shift *float32, flags int, dst *float32, ldr int)
-
 // winoInput is winoInputGeneric in assembly when cols is a multiple of 8. The caller
 // (Winograd.Conv) has checked the bounds.
 func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldx, ldc int) {
@@ -239,57 +236,6 @@ func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, l
 	_ = src[(c-1)*chanStride+3*plane+wq+cols]
 	_ = v[15*ldx+(c-1)*ldc+cols-1]
 	winoInputAVX2(unsafe.SliceData(src), plane, wq, chanStride, c, cols, unsafe.SliceData(v), ldx, ldc)
-}
-
-// winoOutput is winoOutputGeneric in assembly when cols is a multiple of 8. The
-// caller (Winograd.Conv) has checked the bounds.
-func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
-	if !hasAVX2FMA || cols%8 != 0 || cols == 0 || k == 0 {
-		winoOutputGeneric(m, ldx, ldk, k, cols, shift, relu, dst, ldr)
-		return
-	}
-	_ = m[15*ldx+(k-1)*ldk+cols-1]
-	_ = dst[(2*k-1)*ldr+2*cols-1]
-	var flags int
-	var sp *float32
-	if shift != nil {
-		_ = shift[k-1]
-		flags, sp = 1, &shift[0]
-	}
-	if relu {
-		flags |= 2
-	}
-	winoOutputAVX2(unsafe.SliceData(m), ldx, ldk, k, cols, sp, flags, unsafe.SliceData(dst), ldr)
-}
-
-//go:noescape
-func winoGatherAVX2(y, r *float32, ldr, wq2 int, res *float32, k, oh, ow, mode int)
-
-// winoGather is winoGatherGeneric in assembly, for rows at least 8 floats apart in r.
-// The caller (WinogradGather) has checked the bounds, with 8 floats of slack in r.
-func winoGather(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
-	if !hasAVX2FMA || wq2 < 8 {
-		winoGatherGeneric(y, k, oh, ow, r, ldr, wq2, res, relu)
-		return
-	}
-	mode := 0
-	var rp *float32
-	if res != nil {
-		mode, rp = 1, unsafe.SliceData(res)
-	}
-	if relu {
-		mode |= 2
-	}
-	winoGatherAVX2(unsafe.SliceData(y), unsafe.SliceData(r), ldr, wq2, rp, k, oh, ow, mode)
-	if ow < 8 { // the last row, which the assembly leaves
-		f, oy := k-1, oh-1
-		last := (f*oh + oy) * ow
-		var lastRes []float32
-		if res != nil {
-			lastRes = res[last:]
-		}
-		winoGatherRow(y[last:last+ow], r[(2*f+oy%2)*ldr+oy/2*wq2:], lastRes, relu)
-	}
 }
 
 //go:noescape
@@ -304,4 +250,33 @@ func winoFill(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
 	}
 	pe := pl % 2
 	winoFillAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), c, h, w, pt, plane, wq, chanStride, pe*plane+pl/2, (1-pe)*plane+(pl+1)/2)
+}
+
+//go:noescape
+func winoOutRowsAVX2(m *float32, ldx, ldk, k, th, wq, nv, oh, ow int, shift *float32, y, res *float32, flags int)
+
+// winoOutRows is winoOutRowsGeneric in assembly, its vectors' spill into later rows
+// kept inside y (16·nv <= 3·ow) and the last filter's last two tile rows in Go. The
+// caller (Winograd.Conv) has checked the bounds.
+func winoOutRows(m []float32, ldx, ldk, k, th, wq, oh, ow int, shift, y, res []float32, relu bool) {
+	nv := ((ow+1)/2 + 7) / 8
+	if !hasAVX2FMA || 16*nv > 3*ow {
+		winoOutRowsGeneric(m, ldx, ldk, k, th, wq, oh, ow, shift, y, res, relu)
+		return
+	}
+	var flags int
+	var sp, rp *float32
+	if shift != nil {
+		flags, sp = 1, unsafe.SliceData(shift)
+	}
+	if relu {
+		flags |= 2
+	}
+	if res != nil {
+		flags, rp = flags|4, unsafe.SliceData(res)
+	}
+	winoOutRowsAVX2(unsafe.SliceData(m), ldx, ldk, k, th, wq, nv, oh, ow, sp, unsafe.SliceData(y), rp, flags)
+	for ty := max(th-2, 0); ty < th; ty++ {
+		winoOutTileRow(m, ldx, ldk, k-1, ty, wq, oh, ow, shift, y, res, relu)
+	}
 }

@@ -36,14 +36,9 @@ func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, l
 	winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldx, ldc)
 }
 
-// winoOutput is winoOutputGeneric.
-func winoOutput(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
-	winoOutputGeneric(m, ldx, ldk, k, cols, shift, relu, dst, ldr)
-}
-
-// winoGather is winoGatherGeneric.
-func winoGather(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
-	winoGatherGeneric(y, k, oh, ow, r, ldr, wq2, res, relu)
+// winoOutRows is winoOutRowsGeneric.
+func winoOutRows(m []float32, ldx, ldk, k, th, wq, oh, ow int, shift, y, res []float32, relu bool) {
+	winoOutRowsGeneric(m, ldx, ldk, k, th, wq, oh, ow, shift, y, res, relu)
 }
 
 // winoFill is winoFillGeneric.

@@ -93,8 +93,8 @@ func winoFilter(g []float32) [16]float32 {
 }
 
 // Cols returns how many tiles Conv transforms for n tiles: n rounded up to the
-// GEMMs' whole micro-tiles in the last block (a multiple of 8). Conv reads and writes
-// that many tile columns.
+// GEMMs' whole micro-tiles in the last block (a multiple of 8). Conv reads that many
+// tile columns of its input.
 func (wf *Winograd) Cols(n int) int {
 	full := n / winoBlock * winoBlock
 	if r := n - full; r > 0 {
@@ -111,70 +111,85 @@ func (wf *Winograd) blockCols(n int) int {
 	return (n + 7) / 8 * 8
 }
 
-// winoPool holds the per-goroutine scratch of Conv: a block's V and M.
+// ScratchSize returns the scratch Conv needs (floats) for n tiles: the products M
+// of all of them, 16 per tile and filter.
+func (wf *Winograd) ScratchSize(n int) int {
+	ldm := wf.Cols(n) + 8
+	return 16 * (wf.K*ldm + winoXPad)
+}
+
+// winoPool holds the per-goroutine scratch of Conv's blocks: a block's V.
 var winoPool = sync.Pool{New: func() any { return new([]float32) }}
 
-// Conv computes n tiles of the convolution: output tile t's 2×2 values y_ab, plus
-// shift[k] (nil: none) and clamped at zero with relu, go to dst[(2k+a)·ldr + 2t + b]
-// for filter k, so that the even output rows of the tiles (a = 0) and the odd ones are
-// rows of ldr floats each.
+// Conv computes the convolution into y, K×oh×ow: the 2×2 output tiles of oh×ow, plus
+// shift[k] (nil: none) and the residual res (nil: none, else laid out as y), clamped
+// at zero with relu. y must overlap neither src nor res; m is scratch of ScratchSize
+// floats for the th·wq tiles, th = ⌈oh/2⌉.
 //
-// src holds the zero-padded input: per channel c, from c·chanStride on, its four phase
-// planes (row parity py, column parity px; plane floats apart, in the order
-// 2·py + px) of rows wq wide, so that tile t's input element (i, j) is at
-// src[c·chanStride + (2·(i%2) + j%2)·plane + (i/2)·wq + j/2 + t]. A convolution whose
-// output has th×tw tiles lays them out with wq = tw+1: tile t = ty·wq + tx, the
-// tiles with tx = tw being junk.
+// src holds the zero-padded input (WinogradFill): per channel c, from c·chanStride
+// on, its four phase planes (row parity py, column parity px; plane floats apart, in
+// the order 2·py + px) of rows wq wide, so that tile t's input element (i, j) is at
+// src[c·chanStride + (2·(i%2) + j%2)·plane + (i/2)·wq + j/2 + t]. Tile t = ty·wq + tx
+// covers output rows 2ty, 2ty+1 and columns 2tx, 2tx+1; wq must exceed ⌈ow/2⌉, the
+// tiles from tx = ⌈ow/2⌉ on being junk.
 //
-// Conv reads and writes Cols(n) tile columns; it panics when src or dst is too short.
-func (wf *Winograd) Conv(n int, src []float32, plane, wq, chanStride int, shift []float32, relu bool, dst []float32, ldr int) {
-	if n <= 0 {
+// The tiles are done in blocks, the input transform, the 16 GEMMs (V's block stays in
+// cache between them) and M written for all tiles, then the output transform reads M
+// filter by filter and writes y. Conv reads Cols(th·wq) tile columns of src; it panics
+// when a slice is too short.
+func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, oh, ow int, shift, res []float32, relu bool, m []float32) {
+	if oh <= 0 || ow <= 0 {
 		return
 	}
+	th := (oh + 1) / 2
+	n := th * wq
 	end := wf.Cols(n)
-	if plane < 0 || wq < 0 || chanStride < 4*plane {
-		panic(fmt.Sprintf("kernels: Winograd.Conv: planes of %d with rows of %d, %d per channel", plane, wq, chanStride))
+	if plane < 0 || wq <= (ow+1)/2 || chanStride < 4*plane {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: planes of %d with rows of %d, %d per channel, for %d columns", plane, wq, chanStride, ow))
 	}
 	if need := (wf.C-1)*chanStride + 3*plane + wq + 1 + end; len(src) < need {
 		panic(fmt.Sprintf("kernels: Winograd.Conv: input of %d floats, want %d", len(src), need))
 	}
-	if ldr < 2*end || len(dst) < (2*wf.K-1)*ldr+2*end {
-		panic(fmt.Sprintf("kernels: Winograd.Conv: output of %d floats in rows of %d for %d tiles of %d filters", len(dst), ldr, end, wf.K))
+	if len(y) < wf.K*oh*ow || res != nil && len(res) < wf.K*oh*ow {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: output %d, residual %d for %d×%d×%d", len(y), len(res), wf.K, oh, ow))
 	}
 	if shift != nil && len(shift) < wf.K {
 		panic(fmt.Sprintf("kernels: Winograd.Conv: %d shifts for %d filters", len(shift), wf.K))
 	}
+	if len(m) < wf.ScratchSize(n) {
+		panic(fmt.Sprintf("kernels: Winograd.Conv: scratch of %d floats, want %d", len(m), wf.ScratchSize(n)))
+	}
+	ldm := end + 8
+	mx := wf.K*ldm + winoXPad
 	blocks := (n + winoBlock - 1) / winoBlock
 	work := 16 * wf.K * wf.C * n
 	if blocks == 1 || work < minParallelWork || MaxThreads() == 1 {
 		// (parallelFor would run it inline too, after allocating the closure.)
-		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, shift, relu, dst, ldr)
-		return
+		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, m, mx, ldm)
+	} else {
+		parallelFor(blocks, 1, work, func(lo, hi int) {
+			wf.convBlocks(lo, hi, n, src, plane, wq, chanStride, m, mx, ldm)
+		})
 	}
-	parallelFor(blocks, 1, work, func(lo, hi int) {
-		wf.convBlocks(lo, hi, n, src, plane, wq, chanStride, shift, relu, dst, ldr)
-	})
+	winoOutRows(m, mx, ldm, wf.K, th, wq, oh, ow, shift, y, res, relu)
 }
 
-// convBlocks computes Conv's tile blocks [lo, hi), with scratch from winoPool.
-func (wf *Winograd) convBlocks(lo, hi, n int, src []float32, plane, wq, chanStride int, shift []float32, relu bool, dst []float32, ldr int) {
+// convBlocks computes the products M of Conv's tile blocks [lo, hi) into m (M_ξ from
+// m[ξ·mx:], rows ldm apart), with V from winoPool.
+func (wf *Winograd) convBlocks(lo, hi, n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm int) {
 	sp := winoPool.Get().(*[]float32)
 	defer winoPool.Put(sp)
-	// V is [ξ][c][ld] and M [ξ][k][ld]: each GEMM's operands contiguous.
-	ld := winoBlock
-	vx, mx := wf.C*ld+winoXPad, wf.K*ld+winoXPad
-	size := 16 * (vx + mx)
-	if cap(*sp) < size {
-		*sp = make([]float32, size)
+	// V is [ξ][c][winoBlock]: each GEMM's right operand contiguous.
+	vx := wf.C*winoBlock + winoXPad
+	if cap(*sp) < 16*vx {
+		*sp = make([]float32, 16*vx)
 	}
-	v, m := (*sp)[:16*vx], (*sp)[16*vx:size]
+	v := (*sp)[:16*vx]
 	for b := lo; b < hi; b++ {
 		j0 := b * winoBlock
 		nb := min(winoBlock, n-j0)
-		cols := wf.blockCols(nb)
-		winoInput(src[j0:], plane, wq, chanStride, wf.C, cols, v, vx, ld)
-		wf.gemms(nb, v, vx, m, mx, ld)
-		winoOutput(m, mx, ld, wf.K, cols, shift, relu, dst[2*j0:], ldr)
+		winoInput(src[j0:], plane, wq, chanStride, wf.C, wf.blockCols(nb), v, vx, winoBlock)
+		wf.gemms(nb, v, vx, m[j0:], mx, ldm)
 	}
 }
 
@@ -258,87 +273,57 @@ func winoInputGeneric(src []float32, plane, wq, chanStride, c, cols int, v []flo
 	}
 }
 
-// winoOutputGeneric is the output transform y = Aᵀ·m·A of cols tiles of k filters,
-// with Aᵀ = [1 1 1 0; 0 1 -1 -1]: component ξ of tile t and filter f is
-// m[ξ·ldx + f·ldk + t]; y_ab plus shift[f] (nil: none), clamped at zero with relu,
-// goes to dst[(2f+a)·ldr + 2t + b]. The sums run in the order of the assembly.
-func winoOutputGeneric(m []float32, ldx, ldk, k, cols int, shift []float32, relu bool, dst []float32, ldr int) {
+// winoOutRowsGeneric is the output transform y = Aᵀ·m·A of Winograd.Conv, with
+// Aᵀ = [1 1 1 0; 0 1 -1 -1]: component ξ of tile t and filter f is
+// m[ξ·ldx + f·ldk + t]; see winoOutTileRow.
+func winoOutRowsGeneric(m []float32, ldx, ldk, k, th, wq, oh, ow int, shift, y, res []float32, relu bool) {
 	for f := range k {
-		mf := m[f*ldk:]
-		var s float32
-		if shift != nil {
-			s = shift[f]
+		for ty := range th {
+			winoOutTileRow(m, ldx, ldk, f, ty, wq, oh, ow, shift, y, res, relu)
 		}
-		r0, r1 := dst[2*f*ldr:], dst[(2*f+1)*ldr:]
-		for t := range cols {
-			var t0, t1 [4]float32 // Aᵀ·m
-			for j := range 4 {
-				m0, m1, m2, m3 := mf[j*ldx+t], mf[(4+j)*ldx+t], mf[(8+j)*ldx+t], mf[(12+j)*ldx+t]
-				t0[j] = (m1 + m2) + m0
-				t1[j] = (m1 - m2) - m3
-			}
-			y := [4]float32{
-				((t0[1] + t0[2]) + t0[0]) + s,
-				((t0[1] - t0[2]) - t0[3]) + s,
-				((t1[1] + t1[2]) + t1[0]) + s,
-				((t1[1] - t1[2]) - t1[3]) + s,
-			}
-			if relu {
-				for i, v := range y {
-					y[i] = max(v, 0)
+	}
+}
+
+// winoOutTileRow writes tile row ty of filter f: output rows 2ty and 2ty+1 (below oh)
+// of y, the tiles' 2×2 values plus shift[f] (nil: none) and the residual (nil: none),
+// clamped at zero with relu. The sums run in the order of the assembly.
+func winoOutTileRow(m []float32, ldx, ldk, f, ty, wq, oh, ow int, shift, y, res []float32, relu bool) {
+	var s float32
+	if shift != nil {
+		s = shift[f]
+	}
+	mf := m[f*ldk+ty*wq:]
+	for tx := range (ow + 1) / 2 {
+		var t0, t1 [4]float32 // Aᵀ·m
+		for j := range 4 {
+			m0, m1, m2, m3 := mf[j*ldx+tx], mf[(4+j)*ldx+tx], mf[(8+j)*ldx+tx], mf[(12+j)*ldx+tx]
+			t0[j] = (m1 + m2) + m0
+			t1[j] = (m1 - m2) - m3
+		}
+		out := [4]float32{
+			((t0[1] + t0[2]) + t0[0]) + s,
+			((t0[1] - t0[2]) - t0[3]) + s,
+			((t1[1] + t1[2]) + t1[0]) + s,
+			((t1[1] - t1[2]) - t1[3]) + s,
+		}
+		for a := range 2 {
+			oy := 2*ty + a
+			for b := range 2 {
+				ox := 2*tx + b
+				if oy >= oh || ox >= ow {
+					continue
 				}
+				i := (f*oh+oy)*ow + ox
+				v := out[2*a+b]
+				if res != nil {
+					v += res[i]
+				}
+				if relu {
+					v = max(v, 0)
+				}
+				y[i] = v
 			}
-			r0[2*t], r0[2*t+1], r1[2*t], r1[2*t+1] = y[0], y[1], y[2], y[3]
 		}
-	}
-}
-
-// WinogradGather writes the k×oh×ow output of Winograd.Conv's tiles to y: output row
-// oy of filter f is r[(2f + oy%2)·ldr + (oy/2)·2·wq:][:ow] (Conv's dst, rows ldr apart,
-// for tile rows wq wide), plus the residual res (nil: none, else laid out as y) and
-// clamped at zero with relu. y must overlap neither r nor res. r must hold 8 floats
-// past Conv's output. It panics when a slice is too short.
-func WinogradGather(y []float32, k, oh, ow int, r []float32, ldr, wq int, res []float32, relu bool) {
-	if k < 0 || oh < 0 || ow < 0 || 2*wq < ow {
-		panic(fmt.Sprintf("kernels: WinogradGather: %d×%d×%d output from tile rows of %d", k, oh, ow, wq))
-	}
-	if k == 0 || oh == 0 || ow == 0 {
-		return
-	}
-	if len(y) < k*oh*ow || res != nil && len(res) < k*oh*ow {
-		panic(fmt.Sprintf("kernels: WinogradGather: output %d, residual %d for %d×%d×%d", len(y), len(res), k, oh, ow))
-	}
-	if need := (2*k-1)*ldr + (oh-1)/2*2*wq + max(ow, 8); ldr < 2*wq*((oh+1)/2) || len(r) < need {
-		panic(fmt.Sprintf("kernels: WinogradGather: %d tile outputs in rows of %d, want %d", len(r), ldr, need))
-	}
-	winoGather(y, k, oh, ow, r, ldr, 2*wq, res, relu)
-}
-
-// winoGatherGeneric is WinogradGather in Go; wq2 is twice the tile row width.
-func winoGatherGeneric(y []float32, k, oh, ow int, r []float32, ldr, wq2 int, res []float32, relu bool) {
-	for f := range k {
-		for oy := range oh {
-			o := (f*oh + oy) * ow
-			var rr []float32
-			if res != nil {
-				rr = res[o:]
-			}
-			winoGatherRow(y[o:o+ow], r[(2*f+oy%2)*ldr+oy/2*wq2:], rr, relu)
-		}
-	}
-}
-
-// winoGatherRow sets dst = src (+ res when not nil), clamped at zero with relu.
-func winoGatherRow(dst, src, res []float32, relu bool) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		if res != nil {
-			v += res[i]
-		}
-		if relu {
-			v = max(v, 0)
-		}
-		dst[i] = v
 	}
 }
 

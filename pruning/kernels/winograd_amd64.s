@@ -98,234 +98,6 @@ witile:
 	VZEROUPPER
 	RET
 
-// func winoOutputAVX2(m *float32, ldx, ldk, k, cols int, shift *float32, flags int, dst *float32, ldr int)
-//
-// Winograd F(2×2, 3×3)'s output transform, eight tiles per step (see
-// winoOutputGeneric): y = Aᵀ·m·A plus shift (flags bit 0), clamped at zero (bit 1),
-// each output row's two columns interleaved into sixteen contiguous floats.
-TEXT ·winoOutputAVX2(SB), NOSPLIT, $0-72
-	MOVQ m+0(FP), SI
-	MOVQ ldx+8(FP), BX
-	SHLQ $2, BX
-	LEAQ (BX)(BX*2), R10        // 3·ldx bytes
-	MOVQ k+24(FP), R8
-	MOVQ shift+40(FP), R9
-	MOVQ dst+56(FP), DI
-	MOVQ ldr+64(FP), DX
-	SHLQ $2, DX
-	VXORPS Y15, Y15, Y15
-wok:
-	VXORPS Y14, Y14, Y14
-	MOVQ flags+48(FP), AX
-	TESTQ $1, AX
-	JZ wonoshift
-	VBROADCASTSS (R9), Y14
-	ADDQ $4, R9
-wonoshift:
-	LEAQ (SI)(BX*4), R11        // row 1 of m: ξ = 4..7
-	LEAQ (R11)(BX*4), R12       // row 2
-	LEAQ (R12)(BX*4), R13       // row 3
-	MOVQ cols+32(FP), CX
-wotile:
-	VMOVUPS (R11), Y0
-	VMOVUPS (R12), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI), Y2, Y4
-	VSUBPS (R13), Y3, Y8
-	VMOVUPS (R11)(BX*1), Y0
-	VMOVUPS (R12)(BX*1), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI)(BX*1), Y2, Y5
-	VSUBPS (R13)(BX*1), Y3, Y9
-	VMOVUPS (R11)(BX*2), Y0
-	VMOVUPS (R12)(BX*2), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI)(BX*2), Y2, Y6
-	VSUBPS (R13)(BX*2), Y3, Y10
-	VMOVUPS (R11)(R10*1), Y0
-	VMOVUPS (R12)(R10*1), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI)(R10*1), Y2, Y7
-	VSUBPS (R13)(R10*1), Y3, Y11
-	// y00 = t00+t01+t02, y01 = t01-t02-t03, y10 and y11 the same from t1.
-	VADDPS Y6, Y5, Y0
-	VADDPS Y4, Y0, Y0
-	VSUBPS Y6, Y5, Y1
-	VSUBPS Y7, Y1, Y1
-	VADDPS Y10, Y9, Y2
-	VADDPS Y8, Y2, Y2
-	VSUBPS Y10, Y9, Y3
-	VSUBPS Y11, Y3, Y3
-	VADDPS Y14, Y0, Y0
-	VADDPS Y14, Y1, Y1
-	VADDPS Y14, Y2, Y2
-	VADDPS Y14, Y3, Y3
-	MOVQ flags+48(FP), AX
-	TESTQ $2, AX
-	JZ wonorelu
-	VMAXPS Y15, Y0, Y0
-	VMAXPS Y15, Y1, Y1
-	VMAXPS Y15, Y2, Y2
-	VMAXPS Y15, Y3, Y3
-wonorelu:
-	VUNPCKLPS Y1, Y0, Y4
-	VUNPCKHPS Y1, Y0, Y5
-	VPERM2F128 $0x20, Y5, Y4, Y6
-	VPERM2F128 $0x31, Y5, Y4, Y7
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y7, 32(DI)
-	VUNPCKLPS Y3, Y2, Y4
-	VUNPCKHPS Y3, Y2, Y5
-	VPERM2F128 $0x20, Y5, Y4, Y6
-	VPERM2F128 $0x31, Y5, Y4, Y7
-	VMOVUPS Y6, (DI)(DX*1)
-	VMOVUPS Y7, 32(DI)(DX*1)
-	ADDQ $32, SI
-	ADDQ $32, R11
-	ADDQ $32, R12
-	ADDQ $32, R13
-	ADDQ $64, DI
-	SUBQ $8, CX
-	JNZ wotile
-	// Next filter: m ldk on, dst two rows of ldr on, from the starts.
-	MOVQ cols+32(FP), AX
-	SHLQ $2, AX
-	SUBQ AX, SI
-	SUBQ AX, DI
-	SUBQ AX, DI
-	MOVQ ldk+16(FP), AX
-	SHLQ $2, AX
-	ADDQ AX, SI
-	LEAQ (DI)(DX*2), DI
-	DECQ R8
-	JNZ wok
-	VZEROUPPER
-	RET
-
-// func winoGatherAVX2(y, r *float32, ldr, wq2 int, res *float32, k, oh, ow, mode int)
-//
-// y[f][oy][:ow] = r[(2f + oy%2)·ldr + (oy/2)·wq2:][:ow], plus res[f][oy] (mode bit
-// 0), clamped at zero (bit 1), for k filters of oh rows; y and res are contiguous rows
-// of ow. Rows of eight or more are done in vectors, the last eight again; shorter
-// ones are stored eight wide, spilling into the next row of y before it is written.
-// The very last row is left to the caller when ow < 8 (its spill would pass the end).
-TEXT ·winoGatherAVX2(SB), NOSPLIT, $0-72
-	MOVQ y+0(FP), DI
-	MOVQ r+8(FP), R8
-	MOVQ ldr+16(FP), R12
-	SHLQ $2, R12
-	MOVQ wq2+24(FP), R10
-	SHLQ $2, R10
-	MOVQ res+32(FP), DX
-	MOVQ k+40(FP), R13
-	MOVQ ow+56(FP), BX
-	SUBQ $8, BX                 // the last vector's start
-	MOVQ mode+64(FP), AX
-	VXORPS Y15, Y15, Y15
-wgfilter:
-	LEAQ (R8)(R12*1), R9        // odd rows
-	MOVQ oh+48(FP), R11
-	MOVQ R8, SI                 // even row pointer, advanced per row pair
-wgrow:
-	// SI: this row's source; on odd rows it is R9.
-	XORQ CX, CX
-	TESTQ BX, BX
-	JL wgshort
-	CMPQ AX, $3
-	JEQ wgar
-	TESTQ AX, AX
-	JNZ wg8
-wgc8:
-	// The copy (mode 0) has its own loop.
-	VMOVUPS (SI)(CX*4), Y0
-	VMOVUPS Y0, (DI)(CX*4)
-	ADDQ $8, CX
-	CMPQ CX, BX
-	JLE wgc8
-	CMPQ CX, ow+56(FP)
-	JEQ wgnext
-	VMOVUPS (SI)(BX*4), Y0
-	VMOVUPS Y0, (DI)(BX*4)
-	JMP wgnext
-wgar:
-	// Add and Relu (mode 3), the residual block's case, has its own loop too.
-	VMOVUPS (SI)(CX*4), Y0
-	VADDPS (DX)(CX*4), Y0, Y0
-	VMAXPS Y15, Y0, Y0
-	VMOVUPS Y0, (DI)(CX*4)
-	ADDQ $8, CX
-	CMPQ CX, BX
-	JLE wgar
-	CMPQ CX, ow+56(FP)
-	JEQ wgnext
-	MOVQ BX, CX
-	JMP wgar
-wg8:
-	VMOVUPS (SI)(CX*4), Y0
-	TESTQ $1, AX
-	JZ wg8relu
-	VADDPS (DX)(CX*4), Y0, Y0
-wg8relu:
-	TESTQ $2, AX
-	JZ wg8store
-	VMAXPS Y15, Y0, Y0
-wg8store:
-	VMOVUPS Y0, (DI)(CX*4)
-	ADDQ $8, CX
-	CMPQ CX, BX
-	JLE wg8
-	CMPQ CX, ow+56(FP)
-	JEQ wgnext                  // (after the last eight again, CX is ow)
-	MOVQ BX, CX
-	JMP wg8
-wgshort:
-	CMPQ R13, $1
-	JNE wgshort8
-	CMPQ R11, $1
-	JEQ wgnext                  // the very last row: the caller's
-wgshort8:
-	VMOVUPS (SI), Y0
-	TESTQ $1, AX
-	JZ wgshortrelu
-	VADDPS (DX), Y0, Y0
-wgshortrelu:
-	TESTQ $2, AX
-	JZ wgshortstore
-	VMAXPS Y15, Y0, Y0
-wgshortstore:
-	VMOVUPS Y0, (DI)
-wgnext:
-	MOVQ ow+56(FP), CX
-	LEAQ (DI)(CX*4), DI
-	LEAQ (DX)(CX*4), DX
-	// Next row: from an even row to the odd one beside it, from an odd row to the
-	// next even one.
-	CMPQ SI, R9
-	JEQ wgodd
-	MOVQ R9, SI
-	JMP wgcount
-wgodd:
-	ADDQ R10, R8
-	ADDQ R10, R9
-	MOVQ R8, SI
-wgcount:
-	DECQ R11
-	JNZ wgrow
-	// Next filter: two rows of ldr on from this filter's first.
-	MOVQ oh+48(FP), CX
-	SHRQ $1, CX                 // row pairs done
-	IMULQ R10, CX
-	SUBQ CX, R8
-	LEAQ (R8)(R12*2), R8
-	DECQ R13
-	JNZ wgfilter
-	VZEROUPPER
-	RET
-
 // DEINT8 splits the eight pairs at pair index CX of the row at SI into the even
 // (R11) and odd (R12) rows, as deinterleave2AVX2 does.
 #define DEINT8 \
@@ -425,5 +197,145 @@ wfnext:
 	INCQ R8
 	CMPQ R8, c+16(FP)
 	JLT wfchan
+	VZEROUPPER
+	RET
+
+// func winoOutRowsAVX2(m *float32, ldx, ldk, k, th, wq, nv, oh, ow int, shift *float32, y, res *float32, flags int)
+//
+// Winograd F(2×2, 3×3)'s output transform y = Aᵀ·m·A (see winoOutTileRow), written
+// straight into the k×oh×ow output y: tile row by tile row, nv vectors of eight
+// tiles each, last first, each giving sixteen floats of two output rows, plus shift
+// (flags bit 0) and the residual (bit 2), clamped at zero (bit 1). A vector past the
+// row's end spills into the rows after it, which are written later (the row's first
+// vector, or the next tile row); the caller checked 16·nv <= 3·ow and does the last
+// filter's last two tile rows itself.
+TEXT ·winoOutRowsAVX2(SB), NOSPLIT, $8-104
+	MOVQ ldx+8(FP), BX
+	SHLQ $2, BX
+	LEAQ (BX)(BX*2), R10        // 3·ldx bytes
+	MOVQ ow+64(FP), DX
+	SHLQ $2, DX
+	VXORPS Y15, Y15, Y15
+	MOVQ $0, f-8(SP)
+worfilter:
+	VXORPS Y14, Y14, Y14
+	MOVQ flags+96(FP), AX
+	TESTQ $1, AX
+	JZ wornoshift
+	MOVQ shift+72(FP), AX
+	MOVQ f-8(SP), CX
+	VBROADCASTSS (AX)(CX*4), Y14
+wornoshift:
+	XORQ R9, R9                 // tile row
+worrow:
+	MOVQ f-8(SP), AX
+	INCQ AX
+	CMPQ AX, k+24(FP)
+	JNE worrowok
+	LEAQ 2(R9), AX
+	CMPQ AX, th+32(FP)
+	JGE wornextrow              // the last filter's last two tile rows: the caller's
+worrowok:
+	MOVQ nv+48(FP), CX
+worvec:
+	DECQ CX                     // this vector: tiles 8·CX on in the tile row
+	MOVQ f-8(SP), SI
+	IMULQ ldk+16(FP), SI
+	MOVQ R9, AX
+	IMULQ wq+40(FP), AX
+	ADDQ AX, SI
+	LEAQ (SI)(CX*8), SI
+	SHLQ $2, SI
+	ADDQ m+0(FP), SI
+	LEAQ (SI)(BX*4), R11        // row 1 of m: ξ = 4..7
+	LEAQ (R11)(BX*4), R12       // row 2
+	LEAQ (R12)(BX*4), R13       // row 3
+	MOVQ f-8(SP), DI
+	IMULQ oh+56(FP), DI
+	LEAQ (DI)(R9*2), DI
+	IMULQ ow+64(FP), DI
+	MOVQ CX, AX
+	SHLQ $4, AX
+	ADDQ AX, DI
+	SHLQ $2, DI
+	MOVQ res+88(FP), R8
+	ADDQ DI, R8
+	ADDQ y+80(FP), DI
+	// T = Aᵀ·m by columns: t0 (Y4-Y7) = m0+m1+m2, t1 (Y8-Y11) = m1-m2-m3.
+	VMOVUPS (R11), Y0
+	VMOVUPS (R12), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI), Y2, Y4
+	VSUBPS (R13), Y3, Y8
+	VMOVUPS (R11)(BX*1), Y0
+	VMOVUPS (R12)(BX*1), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI)(BX*1), Y2, Y5
+	VSUBPS (R13)(BX*1), Y3, Y9
+	VMOVUPS (R11)(BX*2), Y0
+	VMOVUPS (R12)(BX*2), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI)(BX*2), Y2, Y6
+	VSUBPS (R13)(BX*2), Y3, Y10
+	VMOVUPS (R11)(R10*1), Y0
+	VMOVUPS (R12)(R10*1), Y1
+	VADDPS Y1, Y0, Y2
+	VSUBPS Y1, Y0, Y3
+	VADDPS (SI)(R10*1), Y2, Y7
+	VSUBPS (R13)(R10*1), Y3, Y11
+	VADDPS Y6, Y5, Y0
+	VADDPS Y4, Y0, Y0
+	VSUBPS Y6, Y5, Y1
+	VSUBPS Y7, Y1, Y1
+	VADDPS Y10, Y9, Y2
+	VADDPS Y8, Y2, Y2
+	VSUBPS Y10, Y9, Y3
+	VSUBPS Y11, Y3, Y3
+	VADDPS Y14, Y0, Y0
+	VADDPS Y14, Y1, Y1
+	VADDPS Y14, Y2, Y2
+	VADDPS Y14, Y3, Y3
+	// Each output row's two columns interleaved: row 2ty in Y6, Y7, row 2ty+1 in Y8, Y9.
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VPERM2F128 $0x20, Y5, Y4, Y6
+	VPERM2F128 $0x31, Y5, Y4, Y7
+	VUNPCKLPS Y3, Y2, Y4
+	VUNPCKHPS Y3, Y2, Y5
+	VPERM2F128 $0x20, Y5, Y4, Y8
+	VPERM2F128 $0x31, Y5, Y4, Y9
+	MOVQ flags+96(FP), AX
+	TESTQ $4, AX
+	JZ wornores
+	VADDPS (R8), Y6, Y6
+	VADDPS 32(R8), Y7, Y7
+	VADDPS (R8)(DX*1), Y8, Y8
+	VADDPS 32(R8)(DX*1), Y9, Y9
+wornores:
+	TESTQ $2, AX
+	JZ wornorelu
+	VMAXPS Y15, Y6, Y6
+	VMAXPS Y15, Y7, Y7
+	VMAXPS Y15, Y8, Y8
+	VMAXPS Y15, Y9, Y9
+wornorelu:
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	VMOVUPS Y8, (DI)(DX*1)
+	VMOVUPS Y9, 32(DI)(DX*1)
+	TESTQ CX, CX
+	JNZ worvec
+wornextrow:
+	INCQ R9
+	CMPQ R9, th+32(FP)
+	JLT worrow
+	MOVQ f-8(SP), AX
+	INCQ AX
+	MOVQ AX, f-8(SP)
+	CMPQ AX, k+24(FP)
+	JLT worfilter
 	VZEROUPPER
 	RET

@@ -75,21 +75,24 @@ func TestWinogradConv(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := []struct{ k, c, h, w, p int }{
 		{16, 16, 28, 28, 1}, {32, 32, 14, 14, 1}, {64, 64, 7, 7, 1},
-		{8, 3, 5, 7, 1}, {5, 2, 7, 5, 0}, {6, 4, 9, 9, 0}, {4, 300, 6, 6, 1}, {1, 1, 3, 3, 0},
+		{8, 3, 5, 7, 1}, {5, 2, 7, 5, 0}, {6, 4, 9, 9, 0}, {4, 300, 6, 6, 1}, {1, 1, 3, 3, 0}, {3, 2, 4, 40, 1},
 	}
 	for _, tc := range cases {
-		for _, ep := range []struct{ scale, shift, relu bool }{{false, false, false}, {true, true, true}, {false, true, false}} {
+		for _, ep := range []struct{ scale, shift, res, relu bool }{{false, false, false, false}, {true, true, false, true}, {false, true, true, true}, {true, false, true, false}} {
 			for _, threads := range []int{1, 2} {
-				name := fmt.Sprintf("k%d_c%d_%dx%d_p%d/scale=%v_shift=%v_relu=%v/threads=%d", tc.k, tc.c, tc.h, tc.w, tc.p, ep.scale, ep.shift, ep.relu, threads)
+				name := fmt.Sprintf("k%d_c%d_%dx%d_p%d/scale=%v_shift=%v_res=%v_relu=%v/threads=%d", tc.k, tc.c, tc.h, tc.w, tc.p, ep.scale, ep.shift, ep.res, ep.relu, threads)
 				t.Run(name, func(t *testing.T) {
 					oh, ow := tc.h+2*tc.p-2, tc.w+2*tc.p-2
 					x, wt := randSlice(r, tc.c*tc.h*tc.w), randSlice(r, tc.k*tc.c*9)
-					var scale, shift []float32
+					var scale, shift, res []float32
 					if ep.scale {
 						scale = randSlice(r, tc.k)
 					}
 					if ep.shift {
 						shift = randSlice(r, tc.k)
+					}
+					if ep.res {
+						res = randSlice(r, tc.k*oh*ow)
 					}
 					wf := PackWinograd(nil, tc.k, tc.c, wt, scale)
 					l := newWinoLayout(tc.c, oh, ow)
@@ -98,20 +101,25 @@ func TestWinogradConv(t *testing.T) {
 						t.Fatalf("Cols(%d) = %d", l.n, end)
 					}
 					src := winoInputPlanes(l, x, tc.c, tc.h, tc.w, tc.p, tc.p, end)
-					ldr := 2*end + 5
-					dst := randSlice(r, 2*tc.k*ldr)
+					n := tc.k * oh * ow
+					y := randSlice(r, n+8)
+					guard := slices.Clone(y[n:])
 					SetMaxThreads(threads)
 					defer SetMaxThreads(0)
-					wf.Conv(l.n, src, l.plane, l.wq, l.chanStride, shift, ep.relu, dst, ldr)
-					got := make([]float32, tc.k*oh*ow)
-					for f := range tc.k {
-						for oy := range oh {
-							row := dst[(2*f+oy%2)*ldr+oy/2*2*l.wq:]
-							copy(got[(f*oh+oy)*ow:][:ow], row)
+					wf.Conv(src, l.plane, l.wq, l.chanStride, y[:n], oh, ow, shift, res, ep.relu, randSlice(r, wf.ScratchSize(l.n)))
+					if !slices.Equal(y[n:], guard) {
+						t.Fatal("Conv wrote past the output")
+					}
+					want := directConv3x3(x, wt, tc.k, tc.c, tc.h, tc.w, tc.p, tc.p, oh, ow, scale, shift, false)
+					for i := range want {
+						if res != nil {
+							want[i] += res[i]
+						}
+						if ep.relu {
+							want[i] = max(want[i], 0)
 						}
 					}
-					want := directConv3x3(x, wt, tc.k, tc.c, tc.h, tc.w, tc.p, tc.p, oh, ow, scale, shift, ep.relu)
-					checkRel(t, got, want, 1e-4)
+					checkRel(t, y[:n], want, 1e-4)
 				})
 			}
 		}
@@ -149,21 +157,37 @@ func TestWinogradTransformsMatchGeneric(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("input transform differs from winoInputGeneric")
 			}
-			k := sh.c + 1
-			m := randSlice(r, 16*k*sh.ldv)
-			for _, relu := range []bool{false, true} {
-				for _, shift := range [][]float32{nil, randSlice(r, k)} {
-					ldr := 2*sh.cols + 3
-					got, want := randSlice(r, 2*k*ldr), make([]float32, 2*k*ldr)
-					copy(want, got)
-					winoOutput(m, k*sh.ldv, sh.ldv, k, sh.cols, shift, relu, got, ldr)
-					winoOutputGeneric(m, k*sh.ldv, sh.ldv, k, sh.cols, shift, relu, want, ldr)
-					if !slices.Equal(got, want) {
-						t.Fatalf("output transform (relu %v, shift %v) differs from winoOutputGeneric", relu, shift != nil)
-					}
-				}
-			}
 		})
+	}
+	// The output transform, straight into outputs of wide, short and odd rows.
+	for _, sh := range []struct{ k, oh, ow int }{{16, 28, 28}, {32, 14, 14}, {4, 7, 7}, {3, 5, 7}, {2, 9, 6}, {5, 3, 40}, {1, 1, 5}} {
+		for _, res := range []bool{false, true} {
+			for _, relu := range []bool{false, true} {
+				t.Run(fmt.Sprintf("out_%dx%dx%d/res=%v/relu=%v", sh.k, sh.oh, sh.ow, res, relu), func(t *testing.T) {
+					th, wq := (sh.oh+1)/2, (sh.ow+1)/2+3
+					ldk := th*wq + 16
+					ldx := sh.k*ldk + 5
+					m := randSlice(r, 16*ldx)
+					shift := randSlice(r, sh.k)
+					var rs []float32
+					if res {
+						rs = randSlice(r, sh.k*sh.oh*sh.ow)
+					}
+					n := sh.k * sh.oh * sh.ow
+					got, want := randSlice(r, n+8), make([]float32, n+8)
+					copy(want, got)
+					winoOutRows(m, ldx, ldk, sh.k, th, wq, sh.oh, sh.ow, shift, got[:n], rs, relu)
+					winoOutRowsGeneric(m, ldx, ldk, sh.k, th, wq, sh.oh, sh.ow, shift, want[:n], rs, relu)
+					if !slices.Equal(got, want) {
+						for i := range got {
+							if got[i] != want[i] {
+								t.Fatalf("y[%d] = %v, want %v (%d outputs)", i, got[i], want[i], n)
+							}
+						}
+					}
+				})
+			}
+		}
 	}
 }
 
@@ -171,19 +195,20 @@ func TestWinogradConvPanicsOnShortSlices(t *testing.T) {
 	wf := PackWinograd(nil, 4, 2, make([]float32, 4*2*9), nil)
 	l := newWinoLayout(2, 6, 6)
 	end := wf.Cols(l.n)
-	src := make([]float32, (2-1)*l.chanStride+3*l.plane+l.wq+1+end)
-	dst := make([]float32, 2*4*2*end)
+	src := make([]float32, (2-1)*l.chanStride+max(4*l.plane, 3*l.plane+l.wq+1+end))
+	y := make([]float32, 4*6*6)
+	m := make([]float32, wf.ScratchSize(l.n))
 	for _, tc := range []struct {
-		name     string
-		src, dst []float32
-	}{{"short input", src[:len(src)-1], dst}, {"short output", src, dst[:len(dst)-1]}} {
+		name      string
+		src, y, m []float32
+	}{{"short input", src[:len(src)-1-max(0, 4*l.plane-(3*l.plane+l.wq+1+end))], y, m}, {"short output", src, y[:len(y)-1], m}, {"short scratch", src, y, m[:len(m)-1]}} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
 				if recover() == nil {
 					t.Fatal("no panic")
 				}
 			}()
-			wf.Conv(l.n, tc.src, l.plane, l.wq, l.chanStride, nil, false, tc.dst, 2*end)
+			wf.Conv(tc.src, l.plane, l.wq, l.chanStride, tc.y, 6, 6, nil, nil, false, tc.m)
 		})
 	}
 }
@@ -203,48 +228,14 @@ func BenchmarkWinogradConv(b *testing.B) {
 			l := newWinoLayout(sh.c, sh.h, sh.h)
 			end := wf.Cols(l.n)
 			src := winoInputPlanes(l, randSlice(r, sh.c*sh.h*sh.h), sh.c, sh.h, sh.h, 1, 1, end)
-			dst := make([]float32, 2*sh.k*2*end)
+			y, m := make([]float32, sh.k*sh.h*sh.h), make([]float32, wf.ScratchSize(l.n))
 			shift := randSlice(r, sh.k)
 			for range b.N {
-				wf.Conv(l.n, src, l.plane, l.wq, l.chanStride, shift, true, dst, 2*end)
+				wf.Conv(src, l.plane, l.wq, l.chanStride, y, sh.h, sh.h, shift, nil, true, m)
 			}
 			macs := float64(sh.k * sh.c * 9 * sh.h * sh.h)
 			b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
-	}
-}
-
-// TestWinogradGather checks WinogradGather (assembly on amd64) against the Go loop,
-// bit for bit, on wide and short rows, odd heights, with and without a residual and
-// Relu, and that it writes nothing past the output.
-func TestWinogradGather(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	for _, sh := range []struct{ k, oh, ow int }{{16, 28, 28}, {32, 14, 14}, {64, 7, 7}, {3, 5, 7}, {2, 3, 2}, {4, 1, 9}, {1, 2, 1}} {
-		for _, res := range []bool{false, true} {
-			for _, relu := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%dx%dx%d/res=%v/relu=%v", sh.k, sh.oh, sh.ow, res, relu), func(t *testing.T) {
-					wq := (sh.ow+1)/2 + 1
-					ldr := 2*wq*((sh.oh+1)/2) + 3
-					src := randSlice(r, 2*sh.k*ldr+8)
-					var rs []float32
-					if res {
-						rs = randSlice(r, sh.k*sh.oh*sh.ow)
-					}
-					n := sh.k * sh.oh * sh.ow
-					got, want := randSlice(r, n+8), make([]float32, n+8)
-					copy(want, got)
-					WinogradGather(got[:n], sh.k, sh.oh, sh.ow, src, ldr, wq, rs, relu)
-					winoGatherGeneric(want[:n], sh.k, sh.oh, sh.ow, src, ldr, 2*wq, rs, relu)
-					if !slices.Equal(got, want) {
-						for i := range got {
-							if got[i] != want[i] {
-								t.Fatalf("y[%d] = %v, want %v (%d outputs)", i, got[i], want[i], n)
-							}
-						}
-					}
-				})
-			}
-		}
 	}
 }
 
