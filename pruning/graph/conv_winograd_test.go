@@ -167,3 +167,59 @@ func TestPickWinograd(t *testing.T) {
 		t.Error("planWinograd took a one-channel convolution")
 	}
 }
+
+// TestWinogradResidualBlock runs a ResNet basic block (two 3×3 convolutions with
+// BatchNormalization and Relu, the second with the identity added before its Relu)
+// compiled with constant weights and Winograd forced, against the default executor,
+// at batch 1 and 3 on 1 and 2 threads.
+func TestWinogradResidualBlock(t *testing.T) {
+	r := rand.New(rand.NewPCG(45, 46))
+	g := New("block", 13)
+	g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 16, 14, 14}}}
+	g.Params["w1"], g.Params["w2"] = randT(r, 16, 16, 3, 3), randT(r, 16, 16, 3, 3)
+	for _, p := range []string{"1", "2"} {
+		g.Params["s"+p], g.Params["b"+p], g.Params["m"+p], g.Params["v"+p] = randT(r, 16), randT(r, 16), randT(r, 16), posT(r, 16)
+	}
+	pads := map[string]Attr{"pads": IntsAttr(1, 1, 1, 1)}
+	g.Nodes = []*Node{
+		{Name: "conv1", Op: "Conv", Inputs: []string{"x", "w1"}, Outputs: []string{"c1"}, Attrs: pads},
+		{Name: "bn1", Op: "BatchNormalization", Inputs: []string{"c1", "s1", "b1", "m1", "v1"}, Outputs: []string{"n1"}},
+		{Name: "relu1", Op: "Relu", Inputs: []string{"n1"}, Outputs: []string{"a1"}},
+		{Name: "conv2", Op: "Conv", Inputs: []string{"a1", "w2"}, Outputs: []string{"c2"}, Attrs: pads},
+		{Name: "bn2", Op: "BatchNormalization", Inputs: []string{"c2", "s2", "b2", "m2", "v2"}, Outputs: []string{"n2"}},
+		{Name: "add", Op: "Add", Inputs: []string{"n2", "x"}, Outputs: []string{"s"}},
+		{Name: "relu2", Op: "Relu", Inputs: []string{"s"}, Outputs: []string{"y"}},
+	}
+	g.Outputs = []Value{{Name: "y"}}
+	for _, threads := range []int{1, 2} {
+		plain, err := Compile(g, WithThreads(threads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wino, err := Compile(g, WithThreads(threads), WithConstantWeights(true), withForcedWinograd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, batch := range []int{1, 3} {
+			in := map[string]*tensor.Tensor{"x": randT(r, batch, 16, 14, 14)}
+			for range 2 { // the second run reuses the transformed filters
+				want, got := runBoth(t, plain, wino, in)
+				closeTo(t, got["y"].Data, want["y"].Data, 1e-4)
+			}
+		}
+		if serialGemmTiles() {
+			continue // (no packed kernels: no Winograd)
+		}
+		ran := 0
+		for _, p := range wino.plans {
+			for _, op := range p.ops {
+				if o, ok := op.(*convOp); ok && o.wf != nil && o.winoPick == winoFaster {
+					ran++
+				}
+			}
+		}
+		if ran != 4 { // two convolutions, two batch sizes
+			t.Errorf("threads %d: %d convolutions ran as Winograd, want 4", threads, ran)
+		}
+	}
+}

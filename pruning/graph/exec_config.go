@@ -17,6 +17,7 @@ type execConfig struct {
 	forceSparse bool
 	constant    bool
 	noWinograd  bool
+	forceWino   bool
 	seed        uint64
 }
 
@@ -76,6 +77,10 @@ func WithWinograd(on bool) Option { return func(c *execConfig) { c.noWinograd = 
 
 // SparseMinZeros is the zero fraction from which WithSparse considers a weight.
 const SparseMinZeros = 0.5
+
+// withForcedWinograd skips pickWinograd's timing and runs every eligible convolution
+// as Winograd (tests).
+func withForcedWinograd() Option { return func(c *execConfig) { c.forceWino = true } }
 
 // withForcedSparse skips the timing and takes every eligible sparse form (tests).
 func withForcedSparse() Option { return func(c *execConfig) { c.sparse, c.forceSparse = true, true } }

@@ -31,9 +31,11 @@ type runState struct {
 	// winograd lets Conv run its eligible 3×3 convolutions as Winograd F(2×2, 3×3)
 	// (with constant weights, at inference; see WithWinograd).
 	winograd bool
-	threads  int
-	rng      *rand.Rand
-	ws       *workspace
+	// forceWino skips the timing and takes Winograd wherever it is allowed (tests).
+	forceWino bool
+	threads   int
+	rng       *rand.Rand
+	ws        *workspace
 	// overwrite[i] tells backward to write gIn[i] outright (it is the first writer
 	// and the executor did not clear it); see gradOverwriter.
 	overwrite []bool

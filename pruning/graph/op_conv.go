@@ -418,7 +418,10 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// in; the GEMM then applies the shift, residual and Relu as it stores its output,
 	// instead of a pass over the output after it.
 	wino := o.winograd && r.winograd && r.constant && !r.training && !gonumTiles && !sparse
-	if wino && o.winoPick == winoUntimed {
+	switch {
+	case wino && r.forceWino:
+		o.winoPick = winoFaster
+	case wino && o.winoPick == winoUntimed:
 		o.pickWinograd(r, in, out)
 	}
 	wino = wino && o.winoPick == winoFaster
