@@ -10,9 +10,11 @@ import (
 // instead of 36: the input block d is transformed to V = Bᵀ·d·B, the filter g to
 // U = G·g·Gᵀ, and the output is Aᵀ·(U⊙V)·A, where the sum over channels of U⊙V is, for
 // each of the 16 components ξ, a GEMM of the filters' U_ξ (K×C) by the tiles' V_ξ
-// (C×tiles). Here the tiles are done winoBlock at a time, so that their V and M =
-// U·V stay in the L1 and L2 caches between the transforms and the GEMMs, which run
-// through the offsets micro-kernel (GemmAOffsets) without any packing of V.
+// (C×tiles). Here the tiles are done winoBlock at a time, so that their V stays in
+// cache between the input transform and the GEMMs, which run on the offsets
+// micro-kernel (as GemmAOffsets) without any packing of V. M = U·V, 16 values per
+// tile and filter, is kept for all tiles (L2-sized for ResNet-8's layers), and the
+// output transform writes the convolution's output from it, tile row by tile row.
 
 // winoBlock is the number of tiles (columns of the GEMMs) transformed and multiplied
 // together, a multiple of the micro-kernel's 24 columns. Blocks of 24, 48, 72 and 96
