@@ -4,20 +4,17 @@
 
 // WROW stores the four values of one row of V = Bᵀ·d·B from the row X = (Bᵀ·d)_i in
 // Y8-Y11 (X0-X2, X1+X2, X2-X1, X1-X3), each ldx floats (BX bytes) after the last,
-// through the walker AX.
+// from AX, and moves AX four rows on (R12 holds 3·ldx bytes).
 #define WROW \
 	VSUBPS Y10, Y8, Y12; \
 	VMOVUPS Y12, (AX); \
-	ADDQ BX, AX; \
 	VADDPS Y10, Y9, Y13; \
-	VMOVUPS Y13, (AX); \
-	ADDQ BX, AX; \
+	VMOVUPS Y13, (AX)(BX*1); \
 	VSUBPS Y9, Y10, Y14; \
-	VMOVUPS Y14, (AX); \
-	ADDQ BX, AX; \
+	VMOVUPS Y14, (AX)(BX*2); \
 	VSUBPS Y11, Y9, Y15; \
-	VMOVUPS Y15, (AX); \
-	ADDQ BX, AX
+	VMOVUPS Y15, (AX)(R12*1); \
+	LEAQ (AX)(BX*4), AX
 
 // func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldx, ldc int)
 //
@@ -25,14 +22,16 @@
 // the element (i, j) of eight consecutive tiles is one contiguous load from phase
 // plane (i mod 2, j mod 2), row i/2, column j/2 on. Per channel, the rows d1 and d2
 // stay in Y0-Y7; d0 and d3 are read as each row of Bᵀ·d needs them.
-TEXT ·winoInputAVX2(SB), NOSPLIT, $0-72
+TEXT ·winoInputAVX2(SB), NOSPLIT, $8-72
 	MOVQ src+0(FP), SI
 	MOVQ plane+8(FP), DX
 	SHLQ $2, DX
-	MOVQ c+32(FP), R12
+	MOVQ c+32(FP), AX
+	MOVQ AX, chans-8(SP)        // channels left
 	MOVQ v+48(FP), R13
 	MOVQ ldx+56(FP), BX
 	SHLQ $2, BX
+	LEAQ (BX)(BX*2), R12        // 3·ldx bytes
 wichan:
 	MOVQ SI, R8                 // row 0: phase row 0, plane row 0
 	LEAQ (SI)(DX*2), R9         // row 1: phase row 1
@@ -93,7 +92,7 @@ witile:
 	MOVQ ldc+64(FP), AX
 	SHLQ $2, AX
 	ADDQ AX, R13
-	DECQ R12
+	DECQ chans-8(SP)
 	JNZ wichan
 	VZEROUPPER
 	RET
