@@ -3,7 +3,9 @@ package graph
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -80,14 +82,15 @@ func BenchmarkConvForward(b *testing.B) {
 	}
 }
 
-// BenchmarkConvShifted times one inference Conv forward at batch 1, one thread, both
-// ways where planShifted takes the shape: through the patch matrix and shifted.
+// BenchmarkConvShifted times one inference Conv forward at batch 1, one thread, each
+// way that planShifted and planWinograd take the shape: through the patch matrix,
+// shifted and as Winograd F(2×2, 3×3).
 func BenchmarkConvShifted(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range convBenchShapes {
 		n := benchConvNode(sh.k, sh.s, sh.p, true)
 		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
-		for _, shifted := range []bool{false, true} {
+		for _, route := range []string{"patch", "shifted", "winograd"} {
 			op, err := newConv(n, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -97,13 +100,13 @@ func BenchmarkConvShifted(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if shifted && !o.shifted {
+			if route == "shifted" && !o.shifted || route == "winograd" && !o.winograd {
 				continue
 			}
-			o.shifted = shifted
-			b.Run(fmt.Sprintf("%s/shifted=%v", sh.name, shifted), func(b *testing.B) {
+			o.shifted = route == "shifted"
+			b.Run(fmt.Sprintf("%s/%s", sh.name, route), func(b *testing.B) {
 				y := tensor.New(outs[0]...)
-				r := &runState{threads: 1, constant: true, ws: &workspace{}}
+				r := &runState{threads: 1, constant: true, winograd: route == "winograd", ws: &workspace{}}
 				in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
 				o.forward(r, in, out)
 				for range b.N {
@@ -199,6 +202,65 @@ func BenchmarkConvBackward(b *testing.B) {
 				}
 				b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			})
+		}
+	}
+}
+
+// TestConvRoutesInterleaved prints, for ResNet-8's stride-1 3×3 convolutions at batch
+// 1 on one thread, the time per forward shifted and as Winograd (where planWinograd
+// takes the shape), measured in
+// alternating chunks in one process (the machine is shared: separate runs swing
+// 1.5-2×), as the minimum and median over the chunks. Set FLEETPRUNE_CONV_AB=1 to
+// run it.
+func TestConvRoutesInterleaved(t *testing.T) {
+	if os.Getenv("FLEETPRUNE_CONV_AB") == "" {
+		t.Skip("set FLEETPRUNE_CONV_AB=1 to time the routes")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range convBenchShapes {
+		if sh.k != 3 || sh.s != 1 {
+			continue
+		}
+		n := benchConvNode(sh.k, sh.s, sh.p, true)
+		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
+		routes := []string{"shifted", "winograd"}
+		runs := make([]func(), len(routes))
+		for i, route := range routes {
+			op, err := newConv(n, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := op.(*convOp)
+			outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if route == "winograd" && !o.winograd {
+				runs = runs[:i]
+				break
+			}
+			o.shifted = o.shifted && route == "shifted"
+			o.winoPick = winoFaster // (untimed: the route is forced)
+			y := tensor.New(outs[0]...)
+			r := &runState{threads: 1, constant: true, winograd: route == "winograd", ws: &workspace{}}
+			in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
+			runs[i] = func() { o.forward(r, in, out) }
+		}
+		const rounds, chunk = 15, 300
+		times := make([][]float64, len(runs))
+		for range rounds {
+			for i, run := range runs {
+				run()
+				t0 := time.Now()
+				for range chunk {
+					run()
+				}
+				times[i] = append(times[i], float64(time.Since(t0).Microseconds())/chunk)
+			}
+		}
+		for i, route := range routes[:len(runs)] {
+			slices.Sort(times[i])
+			t.Logf("%-18s %-9s min %6.1fµs median %6.1fµs", sh.name, route, times[i][0], times[i][len(times[i])/2])
 		}
 	}
 }

@@ -28,9 +28,14 @@ type runState struct {
 	training bool
 	// constant: the weights did not change since the previous run (WithConstantWeights).
 	constant bool
-	threads  int
-	rng      *rand.Rand
-	ws       *workspace
+	// winograd lets Conv run its eligible 3×3 convolutions as Winograd F(2×2, 3×3)
+	// (with constant weights, at inference; see WithWinograd).
+	winograd bool
+	// forceWino skips the timing and takes Winograd wherever it is allowed (tests).
+	forceWino bool
+	threads   int
+	rng       *rand.Rand
+	ws        *workspace
 	// overwrite[i] tells backward to write gIn[i] outright (it is the first writer
 	// and the executor did not clear it); see gradOverwriter.
 	overwrite []bool

@@ -41,8 +41,15 @@ type convOp struct {
 	// from column x0, every sw-th, n of them, to plane column q0 on.
 	fillRows []int
 	fillCols []struct{ x0, n, q0 int }
-	sparse   sparseForm // per group
-	ep       *epilogue  // fused BatchNormalization/Relu (inference only)
+	// winograd: at inference with constant weights, this 3×3 stride-1 convolution runs
+	// as Winograd's F(2×2, 3×3) (kernels.Winograd) over wth rows of wwq tiles (the
+	// last one of each row junk), planWinograd judging it faster than shifted.
+	winograd bool
+	wth, wwq int
+	wf       *kernels.Winograd // the transformed filters, for this executor's constant weights
+	winoPick winoChoice        // whether it is faster here, timed at the first run that may use it
+	sparse   sparseForm        // per group
+	ep       *epilogue         // fused BatchNormalization/Relu (inference only)
 
 	shift  []float32          // bias merged into the fused BatchNormalization's shift
 	packs  []*kernels.PackedA // the filters packed for the kernel, reused run to run
@@ -103,6 +110,7 @@ func (o *convOp) infer(in [][]int) ([][]int, error) {
 	ww := o.w
 	o.direct = ww.kh == 1 && ww.kw == 1 && ww.sh == 1 && ww.sw == 1 && ww.pt+ww.pl+ww.pb+ww.pr == 0
 	o.planShifted()
+	o.planWinograd()
 	o.planGradAsConv()
 	return [][]int{{o.n, o.m, o.oh, o.ow}}, nil
 }
@@ -409,8 +417,20 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// per GEMM (row block and sample), with a fused BatchNormalization's scale folded
 	// in; the GEMM then applies the shift, residual and Relu as it stores its output,
 	// instead of a pass over the output after it.
+	wino := o.winograd && r.winograd && r.constant && !r.training && !gonumTiles && !sparse
+	switch {
+	case wino && r.forceWino:
+		o.winoPick = winoFaster
+	case wino && o.winoPick == winoUntimed:
+		o.pickWinograd(r, in, out)
+	}
+	wino = wino && o.winoPick == winoFaster
 	var packed []*kernels.PackedA
 	switch {
+	case wino:
+		if o.wf == nil {
+			o.wf = kernels.PackWinograd(nil, o.m, o.c, wt, scale)
+		}
 	case gonumTiles || sparse || depthwise:
 	case r.constant && o.packed:
 		packed = o.packs
@@ -421,6 +441,10 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	shifted := o.shifted && packed != nil && !r.training
 	var shiftedEp *kernels.Epilogue // the same for every sample
 	switch {
+	case wino:
+		padSize, tmpSize := o.winogradSizes()
+		o.cols = r.ws.take(o.cols[:0], slotCols, nc, padSize)
+		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, tmpSize) // (backward's slots: free at inference)
 	case shifted:
 		shiftedEp = shiftedEpilogue(shift, residual, relu)
 		padSize, tmpSize := o.shiftedSizes(packed[0])
@@ -456,6 +480,12 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		for s := lo; s < hi; s++ {
 			for g := 0; g < o.group; g++ {
 				switch {
+				case wino:
+					var res []float32
+					if residual != nil {
+						res = residual[s*o.m*ohw:][:o.m*ohw]
+					}
+					o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shift, relu)
 				case shifted:
 					var res []float32
 					if residual != nil {
@@ -485,7 +515,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					}
 				}
 			}
-			if packed == nil && (scale != nil || shift != nil || residual != nil || relu) {
+			if packed == nil && !wino && (scale != nil || shift != nil || residual != nil || relu) {
 				for m := 0; m < o.m; m++ {
 					var res []float32
 					if residual != nil {

@@ -89,7 +89,7 @@ func (e *Executor) chooseSparsePlan(p *plan) error {
 	if _, err := e.warmRun(p.inShapes, 3); err != nil {
 		return err
 	}
-	rs := &runState{threads: e.cfg.threads, rng: e.rng, ws: &e.ws, constant: e.cfg.constant}
+	rs := &runState{threads: e.cfg.threads, rng: e.rng, ws: &e.ws, constant: e.cfg.constant, winograd: !e.cfg.noWinograd}
 	for k, f := range e.sparseCand {
 		if f == nil {
 			continue

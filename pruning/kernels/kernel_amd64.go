@@ -222,3 +222,61 @@ func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []
 	}
 	spmv16(&rowPtr[lo], unsafe.SliceData(idx), unsafe.SliceData(val), unsafe.SliceData(x), unsafe.SliceData(y), hi-lo)
 }
+
+//go:noescape
+func winoInputAVX2(src *float32, plane, wq, chanStride, c, cols int, v *float32, ldx, ldc int)
+
+// winoInput is winoInputGeneric in assembly when cols is a multiple of 8. The caller
+// (Winograd.Conv) has checked the bounds.
+func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldx, ldc int) {
+	if !hasAVX2FMA || cols%8 != 0 || cols == 0 || c == 0 {
+		winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldx, ldc)
+		return
+	}
+	_ = src[(c-1)*chanStride+3*plane+wq+cols]
+	_ = v[15*ldx+(c-1)*ldc+cols-1]
+	winoInputAVX2(unsafe.SliceData(src), plane, wq, chanStride, c, cols, unsafe.SliceData(v), ldx, ldc)
+}
+
+//go:noescape
+func winoFillAVX2(dst, x *float32, c, h, w, pt, plane, wq, chanStride, eoff, ooff int)
+
+// winoFill is winoFillGeneric in assembly. The caller (WinogradFill) has checked the
+// bounds and cleared dst.
+func winoFill(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
+	if !hasAVX2FMA || w < 2 {
+		winoFillGeneric(dst, x, c, h, w, pt, pl, plane, wq, chanStride)
+		return
+	}
+	pe := pl % 2
+	winoFillAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), c, h, w, pt, plane, wq, chanStride, pe*plane+pl/2, (1-pe)*plane+(pl+1)/2)
+}
+
+//go:noescape
+func winoOutRowsAVX2(m *float32, ldx, ldk, k, th, wq, nv, oh, ow int, shift *float32, y, res *float32, flags int)
+
+// winoOutRows is winoOutRowsGeneric in assembly, its vectors' spill into later rows
+// kept inside y (16·nv <= 3·ow) and the last filter's last two tile rows in Go. The
+// caller (Winograd.Conv) has checked the bounds.
+func winoOutRows(m []float32, ldx, ldk, k, th, wq, oh, ow int, shift, y, res []float32, relu bool) {
+	nv := ((ow+1)/2 + 7) / 8
+	if !hasAVX2FMA || 16*nv > 3*ow {
+		winoOutRowsGeneric(m, ldx, ldk, k, th, wq, oh, ow, shift, y, res, relu)
+		return
+	}
+	var flags int
+	var sp, rp *float32
+	if shift != nil {
+		flags, sp = 1, unsafe.SliceData(shift)
+	}
+	if relu {
+		flags |= 2
+	}
+	if res != nil {
+		flags, rp = flags|4, unsafe.SliceData(res)
+	}
+	winoOutRowsAVX2(unsafe.SliceData(m), ldx, ldk, k, th, wq, nv, oh, ow, sp, unsafe.SliceData(y), rp, flags)
+	for ty := max(th-2, 0); ty < th; ty++ {
+		winoOutTileRow(m, ldx, ldk, k-1, ty, wq, oh, ow, shift, y, res, relu)
+	}
+}

@@ -30,3 +30,18 @@ func dot(x, y []float32) float32 { return dotGeneric(x, y) }
 func spmvRows16(rowPtr []int32, idx []uint16, val []float32, lo, hi int, x, y []float32) {
 	spmvRows16Generic(rowPtr, idx, val, lo, hi, x, y)
 }
+
+// winoInput is winoInputGeneric.
+func winoInput(src []float32, plane, wq, chanStride, c, cols int, v []float32, ldx, ldc int) {
+	winoInputGeneric(src, plane, wq, chanStride, c, cols, v, ldx, ldc)
+}
+
+// winoOutRows is winoOutRowsGeneric.
+func winoOutRows(m []float32, ldx, ldk, k, th, wq, oh, ow int, shift, y, res []float32, relu bool) {
+	winoOutRowsGeneric(m, ldx, ldk, k, th, wq, oh, ow, shift, y, res, relu)
+}
+
+// winoFill is winoFillGeneric.
+func winoFill(dst, x []float32, c, h, w, pt, pl, plane, wq, chanStride int) {
+	winoFillGeneric(dst, x, c, h, w, pt, pl, plane, wq, chanStride)
+}
