@@ -223,9 +223,9 @@ func TestConvRoutesInterleaved(t *testing.T) {
 		}
 		n := benchConvNode(sh.k, sh.s, sh.p, true)
 		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
-		routes := []string{"shifted", "winograd"}
-		runs := make([]func(), len(routes))
-		for i, route := range routes {
+		var names []string
+		var runs []func()
+		for _, route := range []string{"shifted", "winograd"} {
 			op, err := newConv(n, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -236,7 +236,6 @@ func TestConvRoutesInterleaved(t *testing.T) {
 				t.Fatal(err)
 			}
 			if route == "winograd" && !o.winograd {
-				runs = runs[:i]
 				break
 			}
 			o.shifted = o.shifted && route == "shifted"
@@ -244,7 +243,13 @@ func TestConvRoutesInterleaved(t *testing.T) {
 			y := tensor.New(outs[0]...)
 			r := &runState{threads: 1, constant: true, winograd: route == "winograd", ws: &workspace{}}
 			in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
-			runs[i] = func() { o.forward(r, in, out) }
+			for _, threads := range []int{1, 2} {
+				names = append(names, fmt.Sprintf("%s/%dt", route, threads))
+				runs = append(runs, func() {
+					kernels.SetMaxThreads(threads)
+					o.forward(r, in, out)
+				})
+			}
 		}
 		const rounds, chunk = 15, 300
 		times := make([][]float64, len(runs))
@@ -258,9 +263,10 @@ func TestConvRoutesInterleaved(t *testing.T) {
 				times[i] = append(times[i], float64(time.Since(t0).Microseconds())/chunk)
 			}
 		}
-		for i, route := range routes[:len(runs)] {
+		kernels.SetMaxThreads(0)
+		for i, name := range names {
 			slices.Sort(times[i])
-			t.Logf("%-18s %-9s min %6.1fµs median %6.1fµs", sh.name, route, times[i][0], times[i][len(times[i])/2])
+			t.Logf("%-18s %-12s min %6.1fµs median %6.1fµs", sh.name, name, times[i][0], times[i][len(times[i])/2])
 		}
 	}
 }

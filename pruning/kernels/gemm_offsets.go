@@ -65,7 +65,7 @@ func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ld
 		return
 	}
 	nr := pa.kern.nr
-	if work := pa.M * nc * pa.K; work < minParallelWork {
+	if work := pa.M * nc * pa.K; inline(work) {
 		// (Called directly, not through parallelFor: its closure would be allocated
 		// on every call.)
 		gemmOffsetsPanels(pa, 0, nc/nr, b, offs, c, ldc, ep)

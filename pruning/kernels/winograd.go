@@ -165,7 +165,7 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 	mx := wf.K*ldm + winoXPad
 	blocks := (n + winoBlock - 1) / winoBlock
 	work := 16 * wf.K * wf.C * n
-	if blocks == 1 || work < minParallelWork || MaxThreads() == 1 {
+	if blocks == 1 || inline(work) {
 		// (parallelFor would run it inline too, after allocating the closure.)
 		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, m, mx, ldm)
 	} else {
