@@ -165,15 +165,50 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 	mx := wf.K*ldm + winoXPad
 	blocks := (n + winoBlock - 1) / winoBlock
 	work := 16 * wf.K * wf.C * n
-	if blocks == 1 || inline(work) {
-		// (parallelFor would run it inline too, after allocating the closure.)
+	if inline(work) {
+		// (parallelFor would run it inline too, after allocating the closures.)
 		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, m, mx, ldm)
-	} else {
+		winoOutRows(m, mx, ldm, wf.K, th, wq, oh, ow, shift, y, res, relu)
+		return
+	}
+	if blocks > 1 {
 		parallelFor(blocks, 1, work, func(lo, hi int) {
 			wf.convBlocks(lo, hi, n, src, plane, wq, chanStride, m, mx, ldm)
 		})
+	} else {
+		// One block (a 7×7 output): its 16 GEMMs shared instead, after its input
+		// transform.
+		wf.convBlock(n, src, plane, wq, chanStride, m, mx, ldm, work)
 	}
-	winoOutRows(m, mx, ldm, wf.K, th, wq, oh, ow, shift, y, res, relu)
+	// The output transform by filters: each range's last filter ends without
+	// spilling (winoOutRows), so ranges write disjoint rows.
+	ohw := oh * ow
+	parallelFor(wf.K, 4, work, func(lo, hi int) {
+		var s, r []float32
+		if shift != nil {
+			s = shift[lo:hi]
+		}
+		if res != nil {
+			r = res[lo*ohw : hi*ohw]
+		}
+		winoOutRows(m[lo*ldm:], mx, ldm, hi-lo, th, wq, oh, ow, s, y[lo*ohw:hi*ohw], r, relu)
+	})
+}
+
+// convBlock is convBlocks for a single block, its 16 GEMMs shared between goroutines
+// (parallelFor) once the input transform is done.
+func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm, work int) {
+	sp := winoPool.Get().(*[]float32)
+	defer winoPool.Put(sp)
+	vx := wf.C*winoBlock + winoXPad
+	if cap(*sp) < 16*vx {
+		*sp = make([]float32, 16*vx)
+	}
+	v := (*sp)[:16*vx]
+	winoInput(src, plane, wq, chanStride, wf.C, wf.blockCols(n), v, vx, winoBlock)
+	parallelFor(16, 1, work, func(lo, hi int) {
+		wf.gemmsOf(lo, hi, n, v, vx, m, mx, ldm)
+	})
 }
 
 // convBlocks computes the products M of Conv's tile blocks [lo, hi) into m (M_ξ from
@@ -201,19 +236,24 @@ func (wf *Winograd) convBlocks(lo, hi, n int, src []float32, plane, wq, chanStri
 // kernel straight, one call per component and column panel: through GemmAOffsets'
 // general loops, their bookkeeping cost a tenth of the GEMMs at 16 channels.
 func (wf *Winograd) gemms(nb int, v []float32, vx int, m []float32, mx, ld int) {
+	wf.gemmsOf(0, 16, nb, v, vx, m, mx, ld)
+}
+
+// gemmsOf is gemms for the components [q0, q1).
+func (wf *Winograd) gemmsOf(q0, q1, nb int, v []float32, vx int, m []float32, mx, ld int) {
 	pa0 := wf.u[0]
 	kern := pa0.kern
 	if !pa0.offsetKernel() || wf.K%kern.mr != 0 || wf.C > kcBlock {
-		for q, pa := range wf.u {
-			gemmOffsetsSerial(pa, nb, v[q*vx:], wf.offs, m[q*mx:], ld)
+		for q := q0; q < q1; q++ {
+			gemmOffsetsSerial(wf.u[q], nb, v[q*vx:], wf.offs, m[q*mx:], ld)
 		}
 		return
 	}
 	full := nb / kern.nr * kern.nr
 	rest := pa0.OffsetCols(nb) - full // 0, 8 (narrow8) or nr
 	panels := wf.K / kern.mr
-	for q, pa := range wf.u {
-		b, c := v[q*vx:], m[q*mx:]
+	for q := q0; q < q1; q++ {
+		pa, b, c := wf.u[q], v[q*vx:], m[q*mx:]
 		for j := 0; j < full; j += kern.nr {
 			kern.offsets(panels, wf.C, pa.data, b[j:], wf.offs, c[j:], ld, false, tileEpilogue{})
 		}
