@@ -1,6 +1,10 @@
 package graph
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/fleetprune/fleetprune/pruning/kernels"
+)
 
 // parallelFor calls fn(i) for i in [0, n), spread over up to threads goroutines. Each
 // index runs exactly once, so results do not depend on the thread count as long as fn
@@ -15,6 +19,7 @@ func parallelFor(threads, n int, fn func(i int)) {
 		}
 		return
 	}
+	kernels.YieldHelpers() // (see there: spinning helpers would hold a P)
 	var wg sync.WaitGroup
 	wg.Add(threads - 1)
 	for t := 1; t < threads; t++ {
@@ -61,6 +66,7 @@ func parallelForT(threads, n int, fn func(t, i int)) {
 		}
 		return
 	}
+	kernels.YieldHelpers() // (see there: spinning helpers would hold a P)
 	var wg sync.WaitGroup
 	wg.Add(threads - 1)
 	for t := 1; t < threads; t++ {

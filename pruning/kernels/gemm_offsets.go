@@ -66,11 +66,11 @@ func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ld
 	}
 	nr := pa.kern.nr
 	if work := pa.M * nc * pa.K; inline(work) {
-		// (Called directly, not through parallelFor: its closure would be allocated
+		// (Called directly, not through sharedFor: its closure would be allocated
 		// on every call.)
 		gemmOffsetsPanels(pa, 0, nc/nr, b, offs, c, ldc, ep)
 	} else {
-		parallelFor(nc/nr, 1, work, func(lo, hi int) {
+		sharedFor(nc/nr, 1, work, func(lo, hi int) {
 			gemmOffsetsPanels(pa, lo, hi, b, offs, c, ldc, ep)
 		})
 	}

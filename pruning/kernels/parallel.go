@@ -34,21 +34,21 @@ func MaxThreads() int {
 // cores, so each call gets its share of MaxThreads.
 var activeCalls atomic.Int32
 
-// minParallelWork is the number of multiply-adds from which a kernel call splits its
-// work into equal shares on new goroutines, and half of it the least work worth
-// handing to one more. Between minSharedWork and it, the call shares its chunks with
-// the spinning helpers instead (runShared). Waking a parked goroutine costs more than
-// the arithmetic suggests: on the 2-core machine at load ~1, with plain goroutines
-// from 256K a batch-1 LeNet-5 ran at 0.87-0.92× ONNX Runtime's speed on 2 threads
-// (slower than on 1), with 4M at 0.99-1.12× (bench/engine -quick, three runs each).
-// Training GEMMs are far above it either way.
+// minParallelWork is the number of multiply-adds below which a kernel stays on the
+// calling goroutine, and half of it the least work worth handing to one more
+// goroutine. Waking a parked worker and sharing B's cache lines cost more than the
+// arithmetic suggests: on the 2-core machine at load ~1, with 256K here a batch-1
+// LeNet-5 ran at 0.87-0.92× ONNX Runtime's speed on 2 threads (slower than on 1), with
+// 4M at 0.99-1.12×; ResNet-8 0.50-0.52× against 0.50-0.82× (bench/engine -quick, three
+// runs each). Training GEMMs are far above it either way. The batch-1 convolution
+// kernels share their chunks with spinning helpers from minSharedWork on instead
+// (sharedFor).
 const minParallelWork = 4 << 20
 
 // parallelFor splits [0, n) into contiguous chunks, each a multiple of grain (except
 // the last), and runs fn on them using up to MaxThreads goroutines, the caller's
-// included. work is the total multiply-adds of the call: below minSharedWork, or with
-// one thread, fn(0, n) runs inline; below minParallelWork the chunks are shared with
-// the spinning helpers (runShared); above it each goroutine gets an equal share.
+// included. work is the total multiply-adds of the call; below minParallelWork, or with
+// one thread, fn(0, n) runs inline.
 func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 	active := int(activeCalls.Add(1))
 	defer activeCalls.Add(-1)
@@ -60,10 +60,6 @@ func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 	if threads > chunks {
 		threads = chunks
 	}
-	if threads > 1 && work >= minSharedWork && work < minParallelWork {
-		runShared(n, grain, threads-1, fn)
-		return
-	}
 	if threads > 1 && work/threads < minParallelWork/2 {
 		threads = work / (minParallelWork / 2)
 	}
@@ -71,6 +67,7 @@ func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	YieldHelpers()
 	per := (chunks + threads - 1) / threads * grain
 	var wg sync.WaitGroup
 	for lo := per; lo < n; lo += per {
@@ -85,8 +82,37 @@ func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// inline reports whether parallelFor would run work multiply-adds on the caller
-// alone, so that a caller can skip making the closure (allocated on every call).
+// sharedFor is parallelFor for the batch-1 inference kernels (the offsets GEMM of a
+// shifted convolution, Winograd's): from minSharedWork on, with more than one thread
+// free, the chunks (at most maxSharedUnits of them) are shared with the spinning
+// helper goroutines (runShared) instead of handed to new ones. Training's GEMMs keep
+// parallelFor: with helpers waking and parking around their own goroutines, ResNet-8's
+// training steps ran 12-25% slower.
+func sharedFor(n, grain int, work int, fn func(lo, hi int)) {
+	active := int(activeCalls.Add(1))
+	defer activeCalls.Add(-1)
+	threads := MaxThreads() / active
+	if grain < 1 {
+		grain = 1
+	}
+	chunks := (n + grain - 1) / grain
+	if threads > chunks {
+		threads = chunks
+	}
+	if threads <= 1 || work < minSharedWork {
+		fn(0, n)
+		return
+	}
+	per := (chunks + maxSharedUnits - 1) / maxSharedUnits * grain
+	runShared(n, per, threads-1, fn)
+}
+
+// maxSharedUnits caps the chunks of one shared call: enough for the helpers to
+// balance uneven chunks, few enough that claiming them costs nothing.
+const maxSharedUnits = 64
+
+// inline reports whether sharedFor would run work multiply-adds on the caller alone,
+// so that a caller can skip making the closure (allocated on every call).
 func inline(work int) bool {
 	return work < minSharedWork || MaxThreads() == 1
 }

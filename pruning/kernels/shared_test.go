@@ -71,20 +71,27 @@ func TestRunShared(t *testing.T) {
 	}
 }
 
-// TestParallelForShared checks that a GEMM in the shared range (between minSharedWork
-// and minParallelWork) gives bit for bit the result of the same GEMM on one thread
-// (with the packed kernels its column panels are shared with the helpers).
-func TestParallelForShared(t *testing.T) {
+// TestSharedForOffsets checks that an offsets GEMM above minSharedWork (a batch-1
+// convolution's) gives bit for bit the result of the same GEMM on one thread (with
+// the packed kernels its column panels are shared with the helpers).
+func TestSharedForOffsets(t *testing.T) {
 	m, n, k := 32, 240, 144 // 1.1M multiply-adds
 	r := rand.New(rand.NewPCG(21, 22))
-	a, b := randSlice(r, m*k), randSlice(r, k*n)
-	want, got := make([]float32, m*n), make([]float32, m*n)
+	a := randSlice(r, m*k)
+	pa := PackA(false, m, k, 1, a, k)
+	nc := pa.OffsetCols(n)
+	b := randSlice(r, k+nc)
+	offs := make([]int32, k)
+	for p := range offs {
+		offs[p] = int32(p)
+	}
+	want, got := make([]float32, m*nc), make([]float32, m*nc)
 	defer SetMaxThreads(0)
 	SetMaxThreads(1)
-	Gemm(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+	GemmAOffsets(pa, n, b, offs, want, nc, nil)
 	SetMaxThreads(2)
 	for range 20 {
-		Gemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+		GemmAOffsets(pa, n, b, offs, got, nc, nil)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("element %d: %v on two threads, %v on one", i, got[i], want[i])

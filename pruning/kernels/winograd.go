@@ -166,13 +166,13 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 	blocks := (n + winoBlock - 1) / winoBlock
 	work := 16 * wf.K * wf.C * n
 	if inline(work) {
-		// (parallelFor would run it inline too, after allocating the closures.)
+		// (sharedFor would run it inline too, after allocating the closures.)
 		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, m, mx, ldm)
 		winoOutRows(m, mx, ldm, wf.K, th, wq, oh, ow, shift, y, res, relu)
 		return
 	}
 	if blocks > 1 {
-		parallelFor(blocks, 1, work, func(lo, hi int) {
+		sharedFor(blocks, 1, work, func(lo, hi int) {
 			wf.convBlocks(lo, hi, n, src, plane, wq, chanStride, m, mx, ldm)
 		})
 	} else {
@@ -183,7 +183,7 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 	// The output transform by filters: each range's last filter ends without
 	// spilling (winoOutRows), so ranges write disjoint rows.
 	ohw := oh * ow
-	parallelFor(wf.K, 4, work, func(lo, hi int) {
+	sharedFor(wf.K, 4, work, func(lo, hi int) {
 		var s, r []float32
 		if shift != nil {
 			s = shift[lo:hi]
@@ -196,7 +196,7 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 }
 
 // convBlock is convBlocks for a single block, its 16 GEMMs shared between goroutines
-// (parallelFor) once the input transform is done.
+// (sharedFor) once the input transform is done.
 func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm, work int) {
 	sp := winoPool.Get().(*[]float32)
 	defer winoPool.Put(sp)
@@ -206,7 +206,7 @@ func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m
 	}
 	v := (*sp)[:16*vx]
 	winoInput(src, plane, wq, chanStride, wf.C, wf.blockCols(n), v, vx, winoBlock)
-	parallelFor(16, 1, work, func(lo, hi int) {
+	sharedFor(16, 1, work, func(lo, hi int) {
 		wf.gemmsOf(lo, hi, n, v, vx, m, mx, ldm)
 	})
 }
