@@ -32,6 +32,26 @@ var convBenchShapes = []struct {
 	{"resnet8.l3.conv2", 64, 7, 64, 3, 1, 1},
 }
 
+// plannedConv compiles node n as a convOp and plans it for inputs of these shapes,
+// returning it and its output shape; tb fails on any error.
+func plannedConv(tb testing.TB, n *Node, in ...*tensor.Tensor) (*convOp, []int) {
+	tb.Helper()
+	op, err := newConv(n, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o := op.(*convOp)
+	shapes := make([][]int, len(in))
+	for i, t := range in {
+		shapes[i] = t.Shape
+	}
+	outs, err := o.infer(shapes)
+	if err != nil {
+		tb.Fatalf("%s: %v", n.Name, err)
+	}
+	return o, outs[0]
+}
+
 // benchConvNode is a square Conv node of kernel k, stride s and padding p on every
 // side, with a bias input when bias is set.
 func benchConvNode(k, s, p int, bias bool) *Node {
@@ -91,21 +111,13 @@ func BenchmarkConvShifted(b *testing.B) {
 		n := benchConvNode(sh.k, sh.s, sh.p, true)
 		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
 		for _, route := range []string{"patch", "shifted", "winograd"} {
-			op, err := newConv(n, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			o := op.(*convOp)
-			outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
-			if err != nil {
-				b.Fatal(err)
-			}
+			o, outShape := plannedConv(b, n, x, w, bias)
 			if route == "shifted" && !o.shifted || route == "winograd" && !o.winograd {
 				continue
 			}
 			o.shifted = route == "shifted"
 			b.Run(fmt.Sprintf("%s/%s", sh.name, route), func(b *testing.B) {
-				y := tensor.New(outs[0]...)
+				y := tensor.New(outShape...)
 				r := &runState{threads: 1, constant: true, winograd: route == "winograd", ws: &workspace{}}
 				in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
 				o.forward(r, in, out)
@@ -226,21 +238,13 @@ func TestConvRoutesInterleaved(t *testing.T) {
 		var names []string
 		var runs []func()
 		for _, route := range []string{"shifted", "winograd"} {
-			op, err := newConv(n, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o := op.(*convOp)
-			outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
-			if err != nil {
-				t.Fatal(err)
-			}
+			o, outShape := plannedConv(t, n, x, w, bias)
 			if route == "winograd" && !o.winograd {
 				break
 			}
 			o.shifted = o.shifted && route == "shifted"
 			o.winoPick = winoFaster // (untimed: the route is forced)
-			y := tensor.New(outs[0]...)
+			y := tensor.New(outShape...)
 			r := &runState{threads: 1, constant: true, winograd: route == "winograd", ws: &workspace{}}
 			in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
 			for _, threads := range []int{1, 2} {

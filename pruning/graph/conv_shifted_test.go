@@ -42,20 +42,12 @@ func TestShiftedConvMatchesPatchMatrix(t *testing.T) {
 			const batch = 3
 			x, w, bias := randT(rng, batch, sh.c, sh.h, sh.wd), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
 			run := func(shifted bool) (*tensor.Tensor, bool) {
-				op, err := newConv(n, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				o := op.(*convOp)
-				outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
+				o, outShape := plannedConv(t, n, x, w, bias)
 				planned := o.shifted
 				if !shifted {
 					o.shifted = false
 				}
-				y := tensor.New(outs[0]...)
+				y := tensor.New(outShape...)
 				if fused > 0 {
 					ep := &epilogue{bn: -1, add: -1, relu: 0}
 					if fused == 2 {

@@ -127,20 +127,12 @@ func TestPickWinograd(t *testing.T) {
 	rng := rand.New(rand.NewPCG(43, 44))
 	n := benchConvNode(3, 1, 1, true)
 	x, w, bias := randT(rng, 1, 16, 14, 14), randT(rng, 16, 16, 3, 3), randT(rng, 16)
-	op, err := newConv(n, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := op.(*convOp)
-	outs, err := o.infer([][]int{x.Shape, w.Shape, bias.Shape})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, outShape := plannedConv(t, n, x, w, bias)
 	if !o.winograd {
 		t.Fatal("planWinograd did not take a 16-channel 3×3 convolution")
 	}
 	in := []*tensor.Tensor{x, w, bias}
-	want, got := tensor.New(outs[0]...), tensor.New(outs[0]...)
+	want, got := tensor.New(outShape...), tensor.New(outShape...)
 	o.forward(&runState{threads: 1, ws: &workspace{}}, in, []*tensor.Tensor{want})
 	o.forward(&runState{threads: 1, constant: true, winograd: true, ws: &workspace{}}, in, []*tensor.Tensor{got})
 	if serialGemmTiles() {

@@ -233,6 +233,21 @@ type sellForm struct {
 	perm []int32
 }
 
+// rowsByLength returns s's row indices sorted by their number of nonzeros, longest
+// first (stable: equal rows keep their order), the order both one-vector forms slice
+// the rows in.
+func (s *CSR) rowsByLength() []int32 {
+	rows := make([]int32, s.Rows)
+	for i := range rows {
+		rows[i] = int32(i)
+	}
+	slices.SortStableFunc(rows, func(a, b int32) int { return cmp.Compare(s.rowLen(b), s.rowLen(a)) })
+	return rows
+}
+
+// rowLen is row r's number of stored nonzeros.
+func (s *CSR) rowLen(r int32) int32 { return s.rowPtr[r+1] - s.rowPtr[r] }
+
 // newSELL returns s in sliced ELLPACK form, or nil when its column indices need 32 bits
 // (the padding points at column Cols, one past the last) or the padded form would
 // exceed 2³¹ entries.
@@ -242,16 +257,11 @@ func newSELL(s *CSR) *sellForm {
 	}
 	nsl := (s.Rows + sellC - 1) / sellC
 	v := &sellForm{slicePtr: make([]int32, nsl+1), perm: make([]int32, nsl*sellC)}
-	rows := make([]int32, s.Rows)
-	for i := range rows {
-		rows[i] = int32(i)
-	}
-	length := func(r int32) int32 { return s.rowPtr[r+1] - s.rowPtr[r] }
-	slices.SortStableFunc(rows, func(a, b int32) int { return cmp.Compare(length(b), length(a)) })
+	rows := s.rowsByLength()
 	copy(v.perm, rows)
 	total := 0
 	for sl := range nsl {
-		total += sellC * int(length(rows[sl*sellC])) // the slice's longest row
+		total += sellC * int(s.rowLen(rows[sl*sellC])) // the slice's longest row
 		if total > math.MaxInt32 {
 			return nil
 		}
@@ -259,12 +269,12 @@ func newSELL(s *CSR) *sellForm {
 	}
 	v.idx, v.val = make([]uint16, total), make([]float32, total)
 	for sl := range nsl {
-		base, n := int(v.slicePtr[sl]), int(length(rows[sl*sellC]))
+		base, n := int(v.slicePtr[sl]), int(s.rowLen(rows[sl*sellC]))
 		for lane := range sellC {
 			pos := sl*sellC + lane
 			var start, l int
 			if pos < s.Rows {
-				start, l = int(s.rowPtr[rows[pos]]), int(length(rows[pos]))
+				start, l = int(s.rowPtr[rows[pos]]), int(s.rowLen(rows[pos]))
 			}
 			for p := range n {
 				e := base + p*sellC + lane
@@ -291,17 +301,22 @@ func (v *sellForm) sellRowsGeneric(lo, hi, rows int, x, y, bias []float32, relu 
 			}
 			idx, val = idx[sellC:], val[sellC:]
 		}
-		n := min(sellC, rows-(sl-lo)*sellC)
-		for lane, a := range acc[:n] {
-			r := v.perm[sl*sellC+lane]
-			if bias != nil {
-				a += bias[r]
-			}
-			if relu {
-				a = max(a, 0)
-			}
-			y[r] = a
+		storeSlice(acc[:min(sellC, rows-(sl-lo)*sellC)], v.perm[sl*sellC:], y, bias, relu)
+	}
+}
+
+// storeSlice writes a slice's row sums acc to their rows of y (perm[l] for lane l),
+// plus bias[row] when bias is set, clamped at zero when relu.
+func storeSlice(acc []float32, perm []int32, y, bias []float32, relu bool) {
+	for l, a := range acc {
+		r := perm[l]
+		if bias != nil {
+			a += bias[r]
 		}
+		if relu {
+			a = max(a, 0)
+		}
+		y[r] = a
 	}
 }
 

@@ -19,17 +19,22 @@ func gemvRows(n, k int, x, w []float32, ldw int, y, bias []float32, accumulate, 
 		gemvRowsGeneric(n, k, x, w, ldw, y, bias, accumulate, relu)
 		return
 	}
-	flags := 0
+	flags, pb := vecFlags(bias, relu)
 	if accumulate {
 		flags |= 1
 	}
-	var pb *float32
+	gemvT4(unsafe.SliceData(x), unsafe.SliceData(w), ldw, k, unsafe.SliceData(y), n, pb, &tailMask[8-k%8], flags)
+}
+
+// vecFlags is the flags argument the one-vector assembly kernels (gemvT4, sellMulVec,
+// winMulVec) share, and bias's pointer: 2 when bias is set, 4 with relu (1, add to
+// y's old value, is the caller's).
+func vecFlags(bias []float32, relu bool) (flags int, pb *float32) {
 	if bias != nil {
-		flags |= 2
-		pb = unsafe.SliceData(bias)
+		flags, pb = 2, unsafe.SliceData(bias)
 	}
 	if relu {
 		flags |= 4
 	}
-	gemvT4(unsafe.SliceData(x), unsafe.SliceData(w), ldw, k, unsafe.SliceData(y), n, pb, &tailMask[8-k%8], flags)
+	return flags, pb
 }

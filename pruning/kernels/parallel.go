@@ -50,16 +50,9 @@ const minParallelWork = 4 << 20
 // included. work is the total multiply-adds of the call; below minParallelWork, or with
 // one thread, fn(0, n) runs inline.
 func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
-	active := int(activeCalls.Add(1))
 	defer activeCalls.Add(-1)
-	threads := MaxThreads() / active
-	if grain < 1 {
-		grain = 1
-	}
-	chunks := (n + grain - 1) / grain
-	if threads > chunks {
-		threads = chunks
-	}
+	grain = max(grain, 1)
+	threads, chunks := share(n, grain, int(activeCalls.Add(1)))
 	if threads > 1 && work/threads < minParallelWork/2 {
 		threads = work / (minParallelWork / 2)
 	}
@@ -89,22 +82,23 @@ func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 // parallelFor: with helpers waking and parking around their own goroutines, ResNet-8's
 // training steps ran 12-25% slower.
 func sharedFor(n, grain int, work int, fn func(lo, hi int)) {
-	active := int(activeCalls.Add(1))
 	defer activeCalls.Add(-1)
-	threads := MaxThreads() / active
-	if grain < 1 {
-		grain = 1
-	}
-	chunks := (n + grain - 1) / grain
-	if threads > chunks {
-		threads = chunks
-	}
+	grain = max(grain, 1)
+	threads, chunks := share(n, grain, int(activeCalls.Add(1)))
 	if threads <= 1 || work < minSharedWork {
 		fn(0, n)
 		return
 	}
 	per := (chunks + maxSharedUnits - 1) / maxSharedUnits * grain
 	runShared(n, per, threads-1, fn)
+}
+
+// share returns the chunks of grain in [0, n) and how many goroutines a call over
+// them may use: its part of MaxThreads among the active kernel calls, at most one per
+// chunk.
+func share(n, grain, active int) (threads, chunks int) {
+	chunks = (n + grain - 1) / grain
+	return min(MaxThreads()/active, chunks), chunks
 }
 
 // maxSharedUnits caps the chunks of one shared call: enough for the helpers to

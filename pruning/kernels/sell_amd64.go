@@ -15,15 +15,7 @@ func (v *sellForm) sellRows(lo, hi, rows int, x, y, bias []float32, relu bool) {
 		v.sellRowsGeneric(lo, hi, rows, x, y, bias, relu)
 		return
 	}
-	flags := 0
-	var pb *float32
-	if bias != nil {
-		flags |= 2
-		pb = unsafe.SliceData(bias)
-	}
-	if relu {
-		flags |= 4
-	}
+	flags, pb := vecFlags(bias, relu)
 	var tmp [sellC]float32
 	_ = v.slicePtr[hi]
 	sellMulVec(&v.slicePtr[lo], unsafe.SliceData(v.idx), unsafe.SliceData(v.val), &v.perm[lo*sellC], hi-lo, rows-(hi-lo-1)*sellC,

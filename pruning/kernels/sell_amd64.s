@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "slicestore_amd64.h"
 
 // GATHER8 loads the x values of eight nonzeros, at the 16-bit column indices at
 // off(SI), into dst (first four) and hi (last four), clobbering AX, BX and R9: the
@@ -87,29 +88,7 @@ store:
 	MOVQ lastRows+40(FP), BX
 scatter:
 	MOVQ flags+72(FP), CX
-	XORQ AX, AX
-	VXORPS X3, X3, X3
-srow:
-	CMPQ AX, BX
-	JGE snext
-	MOVLQSX (R12)(AX*4), R9
-	VMOVSS (SI)(AX*4), X2
-	TESTQ $2, CX
-	JZ snobias
-	VADDSS (R14)(R9*4), X2, X2
-snobias:
-	TESTQ $4, CX
-	JZ snorelu
-	VMAXSS X2, X3, X2 // max(0, v): a NaN v is kept
-snorelu:
-	VMOVSS X2, (R11)(R9*4)
-	INCQ AX
-	JMP srow
-snext:
-	ADDQ $32, R12
-	ADDQ $4, R10
-	DECQ R15
-	JNZ slice
+	STORE_SLICE(R14, slice)
 done:
 	VZEROUPPER
 	RET

@@ -1,10 +1,6 @@
 package kernels
 
-import (
-	"cmp"
-	"math"
-	"slices"
-)
+import "math"
 
 // winC is the number of rows per slice of a windowForm, and the width of a window:
 // one 8-wide vector.
@@ -53,12 +49,7 @@ func (v *windowForm) groups() int { return len(v.base) }
 func newWindows(s *CSR) *windowForm {
 	nsl := (s.Rows + winC - 1) / winC
 	v := &windowForm{slicePtr: make([]int32, nsl+1), perm: make([]int32, nsl*winC), cols: s.Cols}
-	rows := make([]int32, s.Rows)
-	for i := range rows {
-		rows[i] = int32(i)
-	}
-	length := func(r int32) int32 { return s.rowPtr[r+1] - s.rowPtr[r] }
-	slices.SortStableFunc(rows, func(a, b int32) int { return cmp.Compare(length(b), length(a)) })
+	rows := s.rowsByLength()
 	copy(v.perm, rows)
 	maxBase := max(s.Cols-winC, 0)
 	var next, end [winC]int // per lane: the next stored nonzero and the row's end
@@ -113,16 +104,6 @@ func (v *windowForm) rowsGeneric(lo, hi, rows int, x, y, bias []float32, relu bo
 				}
 			}
 		}
-		n := min(winC, rows-(sl-lo)*winC)
-		for l, a := range acc[:n] {
-			r := v.perm[sl*winC+l]
-			if bias != nil {
-				a += bias[r]
-			}
-			if relu {
-				a = max(a, 0)
-			}
-			y[r] = a
-		}
+		storeSlice(acc[:min(winC, rows-(sl-lo)*winC)], v.perm[sl*winC:], y, bias, relu)
 	}
 }

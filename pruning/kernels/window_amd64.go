@@ -19,15 +19,7 @@ func (v *windowForm) rows(lo, hi, rows int, x, y, bias []float32, relu bool) {
 		v.rowsGeneric(lo, hi, rows, x, y, bias, relu)
 		return
 	}
-	flags := 0
-	var pb *float32
-	if bias != nil {
-		flags |= 2
-		pb = unsafe.SliceData(bias)
-	}
-	if relu {
-		flags |= 4
-	}
+	flags, pb := vecFlags(bias, relu)
 	var tmp [winC]float32
 	_ = v.slicePtr[hi]
 	winMulVec(&v.slicePtr[lo], unsafe.SliceData(v.base), unsafe.SliceData(v.lane), unsafe.SliceData(v.val), &v.perm[lo*winC], hi-lo, rows-(hi-lo-1)*winC,

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "slicestore_amd64.h"
 
 // GROUP adds group k of the current run (base at BX, offsets at SI, values at DI) to
 // the accumulator acc: the window of x at base, permuted by the offsets, with the
@@ -82,29 +83,7 @@ store:
 scatter:
 	MOVQ flags+80(FP), CX
 	MOVQ bias+72(FP), DI
-	XORQ AX, AX
-	VXORPS X3, X3, X3
-srow:
-	CMPQ AX, BX
-	JGE snext
-	MOVLQSX (R12)(AX*4), R9
-	VMOVSS (SI)(AX*4), X2
-	TESTQ $2, CX
-	JZ snobias
-	VADDSS (DI)(R9*4), X2, X2
-snobias:
-	TESTQ $4, CX
-	JZ snorelu
-	VMAXSS X2, X3, X2 // max(0, v): a NaN v is kept
-snorelu:
-	VMOVSS X2, (R11)(R9*4)
-	INCQ AX
-	JMP srow
-snext:
-	ADDQ $32, R12
-	ADDQ $4, R10
-	DECQ R15
-	JNZ slice
+	STORE_SLICE(DI, slice)
 done:
 	VZEROUPPER
 	RET
