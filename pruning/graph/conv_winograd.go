@@ -89,9 +89,9 @@ func (o *convOp) winogradSizes() (pad, tmp int) {
 // winogradForward computes one sample of the convolution as Winograd F(2×2, 3×3): xs
 // is its input, ys its output, res its residual (nil: none); pad and tmp are scratch
 // of at least winogradSizes floats. The output transform applies the shift, the
-// residual and Relu.
-func (o *convOp) winogradForward(xs, ys, res, pad, tmp, shift []float32, relu bool) {
+// residual and Relu. threads caps the goroutines (the executor's WithThreads).
+func (o *convOp) winogradForward(xs, ys, res, pad, tmp, shift []float32, relu bool, threads int) {
 	plane, chanStride, _ := o.winogradGeometry()
 	kernels.WinogradFill(pad, xs, o.c, o.h, o.wd, o.w.pt, o.w.pl, plane, o.wwq, chanStride)
-	o.wf.Conv(pad, plane, o.wwq, chanStride, ys, o.oh, o.ow, shift, res, relu, tmp)
+	o.wf.Conv(pad, plane, o.wwq, chanStride, ys, o.oh, o.ow, shift, res, relu, tmp, threads)
 }

@@ -28,7 +28,9 @@ func defaultExecConfig() execConfig {
 // WithThreads sets how many goroutines an operator may fan out to; n < 1 means
 // runtime.GOMAXPROCS(0), the default. Results do not depend on n. The GEMM kernels
 // inside an operator fan out on their own, capped process-wide by
-// kernels.SetMaxThreads.
+// kernels.SetMaxThreads; the batch-1 convolution kernels, which share their work with
+// spinning helper goroutines, also within n (an agent benchmarking as a one-thread
+// device gets no helper).
 func WithThreads(n int) Option {
 	return func(c *execConfig) {
 		if n < 1 {

@@ -204,11 +204,11 @@ func shiftedEpilogue(shift, residual []float32, relu bool) *kernels.Epilogue {
 // input, ys its output, res its residual (nil: none). pad and tmp are scratch of at
 // least shiftedSizes floats. The GEMM applies ep (shiftedEpilogue); the residual and
 // Relu after it are added as the output columns are gathered from tmp.
-func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, ep *kernels.Epilogue, relu bool) {
+func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, ep *kernels.Epilogue, relu bool, threads int) {
 	o.fillPhases(xs, pad)
 	n := o.oh * o.wq
 	nc := pa.OffsetCols(n)
-	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep)
+	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep, threads)
 	ohw := o.oh * o.ow
 	for m := range o.m {
 		dst, src := ys[m*ohw:][:ohw], tmp[m*nc:]
@@ -485,13 +485,13 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 					if residual != nil {
 						res = residual[s*o.m*ohw:][:o.m*ohw]
 					}
-					o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shift, relu)
+					o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shift, relu, r.threads)
 				case shifted:
 					var res []float32
 					if residual != nil {
 						res = residual[s*o.m*ohw:][:o.m*ohw]
 					}
-					o.shiftedForward(packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shiftedEp, relu)
+					o.shiftedForward(packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shiftedEp, relu, r.threads)
 				case depthwise:
 					o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
 				case o.direct:

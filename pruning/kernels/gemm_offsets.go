@@ -37,9 +37,10 @@ func (pa *PackedA) offsetKernel() bool { return pa.data != nil && pa.kern.offset
 // GemmAOffsets computes whole micro-kernel tiles: columns up to pa.OffsetCols(n).
 // Every row of B must have that many values in b and every row of C that many
 // columns; the columns past n receive values that mean nothing. ep's Shift and Relu
-// are applied as C is stored; a Residual is not supported. It panics when an offset,
-// a size or a stride does not fit.
-func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
+// are applied as C is stored; a Residual is not supported. threads > 0 caps the
+// goroutines the call uses (the caller's included), as the executor's WithThreads
+// does. It panics when an offset, a size or a stride does not fit.
+func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue, threads int) {
 	if n < 0 {
 		panic(fmt.Sprintf("kernels: GemmAOffsets: negative dimension n=%d", n))
 	}
@@ -65,12 +66,12 @@ func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ld
 		return
 	}
 	nr := pa.kern.nr
-	if work := pa.M * nc * pa.K; inline(work) {
+	if work := pa.M * nc * pa.K; inline(work, threads) {
 		// (Called directly, not through sharedFor: its closure would be allocated
 		// on every call.)
 		gemmOffsetsPanels(pa, 0, nc/nr, b, offs, c, ldc, ep)
 	} else {
-		sharedFor(nc/nr, 1, work, func(lo, hi int) {
+		sharedFor(nc/nr, 1, work, threads, func(lo, hi int) {
 			gemmOffsetsPanels(pa, lo, hi, b, offs, c, ldc, ep)
 		})
 	}

@@ -39,7 +39,7 @@ func offsetsCase(t *testing.T, r *rand.Rand, m, n, k int, shift, relu bool, thre
 	c := randSlice(r, m*ldc) // overwritten: no clearing needed
 	SetMaxThreads(threads)
 	defer SetMaxThreads(0)
-	GemmAOffsets(pa, n, b, offs, c, ldc, ep)
+	GemmAOffsets(pa, n, b, offs, c, ldc, ep, 0)
 
 	sa := make([]float32, m*k)
 	for i := range m {
@@ -93,7 +93,7 @@ func TestGemmAOffsetsRejectsBadOffsets(t *testing.T) {
 					t.Errorf("%s: no panic", tc.name)
 				}
 			}()
-			GemmAOffsets(pa, n, make([]float32, tc.blen), tc.offs, c, nc, nil)
+			GemmAOffsets(pa, n, make([]float32, tc.blen), tc.offs, c, nc, nil, 0)
 		}()
 	}
 }

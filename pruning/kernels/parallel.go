@@ -78,13 +78,18 @@ func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 // sharedFor is parallelFor for the batch-1 inference kernels (the offsets GEMM of a
 // shifted convolution, Winograd's): from minSharedWork on, with more than one thread
 // free, the chunks (at most maxSharedUnits of them) are shared with the spinning
-// helper goroutines (runShared) instead of handed to new ones. Training's GEMMs keep
+// helper goroutines (runShared) instead of handed to new ones. maxThreads > 0 caps the
+// goroutines, the caller's included: an executor's WithThreads (an agent that
+// benchmarks as a one-thread device must not get a helper). Training's GEMMs keep
 // parallelFor: with helpers waking and parking around their own goroutines, ResNet-8's
 // training steps ran 12-25% slower.
-func sharedFor(n, grain int, work int, fn func(lo, hi int)) {
+func sharedFor(n, grain, work, maxThreads int, fn func(lo, hi int)) {
 	defer activeCalls.Add(-1)
 	grain = max(grain, 1)
 	threads, chunks := share(n, grain, int(activeCalls.Add(1)))
+	if maxThreads > 0 {
+		threads = min(threads, maxThreads)
+	}
 	if threads <= 1 || work < minSharedWork {
 		fn(0, n)
 		return
@@ -105,8 +110,9 @@ func share(n, grain, active int) (threads, chunks int) {
 // balance uneven chunks, few enough that claiming them costs nothing.
 const maxSharedUnits = 64
 
-// inline reports whether sharedFor would run work multiply-adds on the caller alone,
+// inline reports whether sharedFor would run work multiply-adds capped at maxThreads
+// on the caller alone,
 // so that a caller can skip making the closure (allocated on every call).
-func inline(work int) bool {
-	return work < minSharedWork || MaxThreads() == 1
+func inline(work, maxThreads int) bool {
+	return work < minSharedWork || MaxThreads() == 1 || maxThreads == 1
 }

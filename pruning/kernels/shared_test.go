@@ -9,7 +9,8 @@ import (
 )
 
 // TestRunShared checks that chunks shared with the helpers run exactly once each,
-// cover [0, n) with the grain, for one and several concurrent callers (the second and
+// cover [0, n) with the grain, that sharedFor keeps to its caller's thread cap, for
+// one and several concurrent callers (the second and
 // later callers of parallelFor run inline; runShared itself must stay correct when
 // two jobs overlap), and that the helpers park once helperSpin has passed without a
 // job instead of polling forever.
@@ -31,6 +32,16 @@ func TestRunShared(t *testing.T) {
 		for i := range hits {
 			if h := hits[i].Load(); h != 1 {
 				t.Fatalf("n=%d grain=%d: element %d ran %d times", tc.n, tc.grain, i, h)
+			}
+		}
+	}
+	// sharedFor within its caller's thread cap: one thread, one call of fn.
+	if MaxThreads() > 1 {
+		for _, tc := range []struct{ maxThreads, wantMin, wantMax int }{{1, 1, 1}, {0, 2, 64}, {2, 2, 64}} {
+			var calls atomic.Int32
+			sharedFor(100, 1, 1<<20, tc.maxThreads, func(lo, hi int) { calls.Add(1) })
+			if c := int(calls.Load()); c < tc.wantMin || c > tc.wantMax {
+				t.Errorf("sharedFor with maxThreads %d: fn called %d times, want %d..%d", tc.maxThreads, c, tc.wantMin, tc.wantMax)
 			}
 		}
 	}
@@ -88,10 +99,10 @@ func TestSharedForOffsets(t *testing.T) {
 	want, got := make([]float32, m*nc), make([]float32, m*nc)
 	defer SetMaxThreads(0)
 	SetMaxThreads(1)
-	GemmAOffsets(pa, n, b, offs, want, nc, nil)
+	GemmAOffsets(pa, n, b, offs, want, nc, nil, 0)
 	SetMaxThreads(2)
 	for range 20 {
-		GemmAOffsets(pa, n, b, offs, got, nc, nil)
+		GemmAOffsets(pa, n, b, offs, got, nc, nil, 0)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("element %d: %v on two threads, %v on one", i, got[i], want[i])

@@ -126,7 +126,8 @@ var winoPool = sync.Pool{New: func() any { return new([]float32) }}
 // Conv computes the convolution into y, K×oh×ow: the 2×2 output tiles of oh×ow, plus
 // shift[k] (nil: none) and the residual res (nil: none, else laid out as y), clamped
 // at zero with relu. y must overlap neither src nor res; m is scratch of ScratchSize
-// floats for the th·wq tiles, th = ⌈oh/2⌉.
+// floats for the th·wq tiles, th = ⌈oh/2⌉. threads > 0 caps the goroutines Conv uses,
+// the caller's included.
 //
 // src holds the zero-padded input (WinogradFill): per channel c, from c·chanStride
 // on, its four phase planes (row parity py, column parity px; plane floats apart, in
@@ -139,7 +140,7 @@ var winoPool = sync.Pool{New: func() any { return new([]float32) }}
 // cache between them) and M written for all tiles, then the output transform reads M
 // filter by filter and writes y. Conv reads Cols(th·wq) tile columns of src; it panics
 // when a slice is too short.
-func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, oh, ow int, shift, res []float32, relu bool, m []float32) {
+func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, oh, ow int, shift, res []float32, relu bool, m []float32, threads int) {
 	if oh <= 0 || ow <= 0 {
 		return
 	}
@@ -165,25 +166,25 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 	mx := wf.K*ldm + winoXPad
 	blocks := (n + winoBlock - 1) / winoBlock
 	work := 16 * wf.K * wf.C * n
-	if inline(work) {
+	if inline(work, threads) {
 		// (sharedFor would run it inline too, after allocating the closures.)
 		wf.convBlocks(0, blocks, n, src, plane, wq, chanStride, m, mx, ldm)
 		winoOutRows(m, mx, ldm, wf.K, th, wq, oh, ow, shift, y, res, relu)
 		return
 	}
 	if blocks > 1 {
-		sharedFor(blocks, 1, work, func(lo, hi int) {
+		sharedFor(blocks, 1, work, threads, func(lo, hi int) {
 			wf.convBlocks(lo, hi, n, src, plane, wq, chanStride, m, mx, ldm)
 		})
 	} else {
 		// One block (a 7×7 output): its 16 GEMMs shared instead, after its input
 		// transform.
-		wf.convBlock(n, src, plane, wq, chanStride, m, mx, ldm, work)
+		wf.convBlock(n, src, plane, wq, chanStride, m, mx, ldm, work, threads)
 	}
 	// The output transform by filters: each range's last filter ends without
 	// spilling (winoOutRows), so ranges write disjoint rows.
 	ohw := oh * ow
-	sharedFor(wf.K, 4, work, func(lo, hi int) {
+	sharedFor(wf.K, 4, work, threads, func(lo, hi int) {
 		var s, r []float32
 		if shift != nil {
 			s = shift[lo:hi]
@@ -197,7 +198,7 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 
 // convBlock is convBlocks for a single block, its 16 GEMMs shared between goroutines
 // (sharedFor) once the input transform is done.
-func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm, work int) {
+func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm, work, threads int) {
 	sp := winoPool.Get().(*[]float32)
 	defer winoPool.Put(sp)
 	vx := wf.C*winoBlock + winoXPad
@@ -206,7 +207,7 @@ func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m
 	}
 	v := (*sp)[:16*vx]
 	winoInput(src, plane, wq, chanStride, wf.C, wf.blockCols(n), v, vx, winoBlock)
-	sharedFor(16, 1, work, func(lo, hi int) {
+	sharedFor(16, 1, work, threads, func(lo, hi int) {
 		wf.gemmsOf(lo, hi, n, v, vx, m, mx, ldm)
 	})
 }

@@ -106,7 +106,7 @@ func TestWinogradConv(t *testing.T) {
 					guard := slices.Clone(y[n:])
 					SetMaxThreads(threads)
 					defer SetMaxThreads(0)
-					wf.Conv(src, l.plane, l.wq, l.chanStride, y[:n], oh, ow, shift, res, ep.relu, randSlice(r, wf.ScratchSize(l.n)))
+					wf.Conv(src, l.plane, l.wq, l.chanStride, y[:n], oh, ow, shift, res, ep.relu, randSlice(r, wf.ScratchSize(l.n)), 0)
 					if !slices.Equal(y[n:], guard) {
 						t.Fatal("Conv wrote past the output")
 					}
@@ -208,7 +208,7 @@ func TestWinogradConvPanicsOnShortSlices(t *testing.T) {
 					t.Fatal("no panic")
 				}
 			}()
-			wf.Conv(tc.src, l.plane, l.wq, l.chanStride, tc.y, 6, 6, nil, nil, false, tc.m)
+			wf.Conv(tc.src, l.plane, l.wq, l.chanStride, tc.y, 6, 6, nil, nil, false, tc.m, 0)
 		})
 	}
 }
@@ -231,7 +231,7 @@ func BenchmarkWinogradConv(b *testing.B) {
 			y, m := make([]float32, sh.k*sh.h*sh.h), make([]float32, wf.ScratchSize(l.n))
 			shift := randSlice(r, sh.k)
 			for range b.N {
-				wf.Conv(src, l.plane, l.wq, l.chanStride, y, sh.h, sh.h, shift, nil, true, m)
+				wf.Conv(src, l.plane, l.wq, l.chanStride, y, sh.h, sh.h, shift, nil, true, m, 0)
 			}
 			macs := float64(sh.k * sh.c * 9 * sh.h * sh.h)
 			b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
