@@ -3,13 +3,12 @@ package graph
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fleetprune/fleetprune/internal/abtest"
 	"github.com/fleetprune/fleetprune/pruning/kernels"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 )
@@ -218,59 +217,41 @@ func BenchmarkConvBackward(b *testing.B) {
 	}
 }
 
-// TestConvRoutesInterleaved prints, for ResNet-8's stride-1 3×3 convolutions at batch
-// 1 on one thread, the time per forward shifted and as Winograd (where planWinograd
-// takes the shape), measured in
-// alternating chunks in one process (the machine is shared: separate runs swing
-// 1.5-2×), as the minimum and median over the chunks. Set FLEETPRUNE_CONV_AB=1 to
-// run it.
-func TestConvRoutesInterleaved(t *testing.T) {
-	if os.Getenv("FLEETPRUNE_CONV_AB") == "" {
-		t.Skip("set FLEETPRUNE_CONV_AB=1 to time the routes")
-	}
+// BenchmarkConvRoutes times ResNet-8's stride-1 3×3 convolutions at batch 1 shifted
+// and as Winograd (where planWinograd takes the shape), each on 1 and 2 threads, the
+// four variants in turn in every iteration (abtest): `go test ./pruning/graph -run XXX
+// -bench ConvRoutes`.
+func BenchmarkConvRoutes(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range convBenchShapes {
 		if sh.k != 3 || sh.s != 1 {
 			continue
 		}
-		n := benchConvNode(sh.k, sh.s, sh.p, true)
-		x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
-		var names []string
-		var runs []func()
-		for _, route := range []string{"shifted", "winograd"} {
-			o, outShape := plannedConv(t, n, x, w, bias)
-			if route == "winograd" && !o.winograd {
-				break
-			}
-			o.shifted = o.shifted && route == "shifted"
-			o.winoPick = winoFaster // (untimed: the route is forced)
-			y := tensor.New(outShape...)
-			r := &runState{threads: 1, constant: true, winograd: route == "winograd", ws: &workspace{}}
-			in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
-			for _, threads := range []int{1, 2} {
-				names = append(names, fmt.Sprintf("%s/%dt", route, threads))
-				runs = append(runs, func() {
-					kernels.SetMaxThreads(threads)
-					o.forward(r, in, out)
-				})
-			}
-		}
-		const rounds, chunk = 15, 300
-		times := make([][]float64, len(runs))
-		for range rounds {
-			for i, run := range runs {
-				run()
-				t0 := time.Now()
-				for range chunk {
-					run()
+		b.Run(sh.name, func(b *testing.B) {
+			n := benchConvNode(sh.k, sh.s, sh.p, true)
+			x, w, bias := randT(rng, 1, sh.c, sh.h, sh.h), randT(rng, sh.m, sh.c, sh.k, sh.k), randT(rng, sh.m)
+			var names []string
+			var runs []func()
+			for _, route := range []string{"shifted", "winograd"} {
+				o, outShape := plannedConv(b, n, x, w, bias)
+				if route == "winograd" && !o.winograd {
+					break
 				}
-				times[i] = append(times[i], float64(time.Since(t0).Microseconds())/chunk)
+				o.shifted = o.shifted && route == "shifted"
+				o.winoPick = winoFaster // (untimed: the route is forced)
+				y := tensor.New(outShape...)
+				in, out := []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y}
+				for _, threads := range []int{1, 2} {
+					names = append(names, fmt.Sprintf("%s-%dt", route, threads))
+					r := &runState{threads: threads, constant: true, winograd: route == "winograd", ws: &workspace{}}
+					runs = append(runs, func() {
+						kernels.SetMaxThreads(threads)
+						o.forward(r, in, out)
+					})
+				}
 			}
-		}
-		kernels.SetMaxThreads(0)
-		for i, name := range names {
-			slices.Sort(times[i])
-			t.Logf("%-18s %-12s min %6.1fµs median %6.1fµs", sh.name, name, times[i][0], times[i][len(times[i])/2])
-		}
+			defer kernels.SetMaxThreads(0)
+			abtest.Run(b, names, runs)
+		})
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"slices"
 	"testing"
-	"time"
 
+	"github.com/fleetprune/fleetprune/internal/abtest"
 	"github.com/fleetprune/fleetprune/pruning/graph"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 )
@@ -87,56 +85,43 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// TestResNet8WinogradInterleaved prints ResNet-8's batch-1 inference time with
-// Winograd on and off (graph.WithWinograd), both executors with constant weights,
-// timed in alternating chunks in one process on 1 and 2 threads (the machine is
-// shared: separate runs swing 1.5-2×), as the minimum and median over the chunks, and
-// checks that the two agree within 1e-4. Set FLEETPRUNE_WINO_AB=1 to run it.
-func TestResNet8WinogradInterleaved(t *testing.T) {
-	if os.Getenv("FLEETPRUNE_WINO_AB") == "" {
-		t.Skip("set FLEETPRUNE_WINO_AB=1 to time ResNet-8 with and without Winograd")
-	}
+// BenchmarkResNet8Winograd times ResNet-8's batch-1 inference with Winograd off and
+// on (graph.WithWinograd), both executors with constant weights, in turn in every
+// iteration (abtest), on 1 and 2 threads, after checking that the two agree within
+// 1e-4: `go test ./pruning/models -run XXX -bench ResNet8Winograd`.
+func BenchmarkResNet8Winograd(b *testing.B) {
 	g, err := Build("resnet-8", 1)
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	in := map[string]*tensor.Tensor{InputName: randInput(1, 1)}
 	ctx := context.Background()
 	for _, threads := range []int{1, 2} {
-		var ex [2]*graph.Executor
-		var outs [2][]float32
-		for i := range ex {
-			ex[i], err = graph.Compile(g, graph.WithThreads(threads), graph.WithConstantWeights(true), graph.WithWinograd(i == 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := ex[i].Run(ctx, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			outs[i] = out[g.Outputs[0].Name].Data
-		}
-		for j := range outs[0] {
-			if d := math.Abs(float64(outs[0][j] - outs[1][j])); d > 1e-4 {
-				t.Fatalf("output %d: %v with Winograd, %v without", j, outs[1][j], outs[0][j])
-			}
-		}
-		const rounds, chunk = 10, 400
-		var times [2][]float64
-		for range rounds {
-			for i, e := range ex {
-				t0 := time.Now()
-				for range chunk {
-					if _, err := e.Run(ctx, in); err != nil {
-						t.Fatal(err)
-					}
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			var runs []func()
+			var outs [2][]float32
+			for i := range 2 {
+				ex, err := graph.Compile(g, graph.WithThreads(threads), graph.WithConstantWeights(true), graph.WithWinograd(i == 1))
+				if err != nil {
+					b.Fatal(err)
 				}
-				times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e3/chunk)
+				out := map[string]*tensor.Tensor{}
+				if err := ex.RunInto(ctx, in, out); err != nil {
+					b.Fatal(err)
+				}
+				outs[i] = out[g.Outputs[0].Name].Data
+				runs = append(runs, func() {
+					if err := ex.RunInto(ctx, in, out); err != nil {
+						b.Fatal(err)
+					}
+				})
 			}
-		}
-		for i, name := range []string{"off", "on"} {
-			slices.Sort(times[i])
-			t.Logf("threads %d, Winograd %-3s: min %.1fµs median %.1fµs", threads, name, times[i][0], times[i][rounds/2])
-		}
+			for j := range outs[0] {
+				if d := math.Abs(float64(outs[0][j] - outs[1][j])); d > 1e-4 {
+					b.Fatalf("output %d: %v with Winograd, %v without", j, outs[1][j], outs[0][j])
+				}
+			}
+			abtest.Run(b, []string{"off", "on"}, runs)
+		})
 	}
 }
