@@ -44,12 +44,13 @@ type convOp struct {
 	// winograd: at inference with constant weights, this 3×3 stride-1 convolution runs
 	// as Winograd's F(2×2, 3×3) (kernels.Winograd) over wth rows of wwq tiles (the
 	// last one of each row junk), planWinograd judging it faster than shifted.
-	winograd bool
-	wth, wwq int
-	wf       *kernels.Winograd // the transformed filters, for this executor's constant weights
-	winoPick winoChoice        // whether it is faster here, timed at the first run that may use it
-	sparse   sparseForm        // per group
-	ep       *epilogue         // fused BatchNormalization/Relu (inference only)
+	winograd  bool
+	wth, wwq  int
+	wf        *kernels.Winograd // the transformed filters, for this executor's constant weights
+	winoPick  winoChoice        // whether it is faster here, timed at the first run that may use it
+	shiftedEp kernels.Epilogue  // shiftedEpilogue's, rewritten at each forward
+	sparse    sparseForm        // per group
+	ep        *epilogue         // fused BatchNormalization/Relu (inference only)
 
 	shift  []float32          // bias merged into the fused BatchNormalization's shift
 	packs  []*kernels.PackedA // the filters packed for the kernel, reused run to run
@@ -193,11 +194,13 @@ func (o *convOp) planShifted() {
 // shiftedEpilogue is the part of outputAffine's pass a shifted convolution's GEMM
 // applies: the shift, and Relu when there is no residual (shiftedForward adds the
 // residual, and the Relu after it, as it gathers the output). nil when there is none.
-func shiftedEpilogue(shift, residual []float32, relu bool) *kernels.Epilogue {
+func (o *convOp) shiftedEpilogue(shift, residual []float32, relu bool) *kernels.Epilogue {
 	if shift == nil && (!relu || residual != nil) {
 		return nil
 	}
-	return &kernels.Epilogue{Shift: shift, Relu: relu && residual == nil}
+	// Kept on the op: a new one per forward was an allocation per convolution per run.
+	o.shiftedEp = kernels.Epilogue{Shift: shift, Relu: relu && residual == nil}
+	return &o.shiftedEp
 }
 
 // shiftedForward computes one sample of a shifted convolution (planShifted): xs is its
@@ -446,7 +449,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		o.cols = r.ws.take(o.cols[:0], slotCols, nc, padSize)
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, tmpSize) // (backward's slots: free at inference)
 	case shifted:
-		shiftedEp = shiftedEpilogue(shift, residual, relu)
+		shiftedEp = o.shiftedEpilogue(shift, residual, relu)
 		padSize, tmpSize := o.shiftedSizes(packed[0])
 		o.cols = r.ws.take(o.cols[:0], slotCols, nc, padSize)
 		o.dcols = r.ws.take(o.dcols[:0], slotDCols, nc, tmpSize) // (backward's slots: free at inference)

@@ -196,16 +196,22 @@ func (wf *Winograd) Conv(src []float32, plane, wq, chanStride int, y []float32, 
 	})
 }
 
-// convBlock is convBlocks for a single block, its 16 GEMMs shared between goroutines
-// (sharedFor) once the input transform is done.
-func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm, work, threads int) {
-	sp := winoPool.Get().(*[]float32)
-	defer winoPool.Put(sp)
-	vx := wf.C*winoBlock + winoXPad
+// blockV takes a block's V from winoPool (sp, to put back): [ξ][c][winoBlock], each
+// GEMM's right operand contiguous, the 16 matrices vx floats apart.
+func (wf *Winograd) blockV() (sp *[]float32, v []float32, vx int) {
+	sp = winoPool.Get().(*[]float32)
+	vx = wf.C*winoBlock + winoXPad
 	if cap(*sp) < 16*vx {
 		*sp = make([]float32, 16*vx)
 	}
-	v := (*sp)[:16*vx]
+	return sp, (*sp)[:16*vx], vx
+}
+
+// convBlock is convBlocks for a single block, its 16 GEMMs shared between goroutines
+// (sharedFor) once the input transform is done.
+func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm, work, threads int) {
+	sp, v, vx := wf.blockV()
+	defer winoPool.Put(sp)
 	winoInput(src, plane, wq, chanStride, wf.C, wf.blockCols(n), v, vx, winoBlock)
 	sharedFor(16, 1, work, threads, func(lo, hi int) {
 		wf.gemmsOf(lo, hi, n, v, vx, m, mx, ldm)
@@ -215,14 +221,8 @@ func (wf *Winograd) convBlock(n int, src []float32, plane, wq, chanStride int, m
 // convBlocks computes the products M of Conv's tile blocks [lo, hi) into m (M_ξ from
 // m[ξ·mx:], rows ldm apart), with V from winoPool.
 func (wf *Winograd) convBlocks(lo, hi, n int, src []float32, plane, wq, chanStride int, m []float32, mx, ldm int) {
-	sp := winoPool.Get().(*[]float32)
+	sp, v, vx := wf.blockV()
 	defer winoPool.Put(sp)
-	// V is [ξ][c][winoBlock]: each GEMM's right operand contiguous.
-	vx := wf.C*winoBlock + winoXPad
-	if cap(*sp) < 16*vx {
-		*sp = make([]float32, 16*vx)
-	}
-	v := (*sp)[:16*vx]
 	for b := lo; b < hi; b++ {
 		j0 := b * winoBlock
 		nb := min(winoBlock, n-j0)
