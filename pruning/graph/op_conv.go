@@ -67,7 +67,10 @@ type convOp struct {
 
 	// per-chunk views of the executor's workspace
 	cols, dcols [][]float32
-	dws, dbs    [][]float32
+	// call is the running forward's state, runChunk its chunk body (chunkForward).
+	call     convCall
+	runChunk func(ci int)
+	dws, dbs [][]float32
 }
 
 func newConv(n *Node, _ *opCtx) (op, error) {
@@ -456,79 +459,115 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	case !o.direct && !depthwise:
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
 	}
-	// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
-	gemmRows := func(s, g, y0, y1 int, col []float32) {
-		xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
-		nb := (y1 - y0) * o.ow
-		// One sample on one goroutine (its GEMM spreads over the threads): spread
-		// the patch matrix too.
-		im2colThreads := 1
-		if nc == 1 && blockThreads == 1 && !gonumTiles {
-			im2colThreads = r.threads
-		}
-		im2colRowsT(im2colThreads, xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, y0, y1, col)
-		ys := y[(s*o.m+g*o.mg)*ohw+y0*o.ow:]
-		if sparse {
-			o.sparse[g].Mul(nb, 1, col, nb, 0, ys, ohw)
-			return
-		}
-		if packed != nil {
-			kernels.GemmAEpilogue(packed[g], false, nb, col, nb, 0, ys, ohw, o.gemmEpilogue(s, g, y0*o.ow, shift, residual, relu))
-			return
-		}
-		gemmSerial(tile, false, false, o.mg, nb, o.k, 1, wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, ohw)
+	o.call = convCall{r: r, x: x, wt: wt, y: y, ohw: ohw, rb: rb, blocks: blocks, blockThreads: blockThreads,
+		nc: nc, tile: tile, gonumTiles: gonumTiles, sparse: sparse, depthwise: depthwise, wino: wino, shifted: shifted,
+		packed: packed, shiftedEp: shiftedEp, scale: scale, shift: shift, residual: residual, relu: relu}
+	if o.runChunk == nil {
+		o.runChunk = o.chunkForward // (a method value allocates: bound once per op)
 	}
-	parallelFor(o.fanOut(r), nc, func(ci int) {
-		lo, hi := o.chunk(ci, nc)
-		for s := lo; s < hi; s++ {
-			for g := 0; g < o.group; g++ {
-				switch {
-				case wino:
-					var res []float32
-					if residual != nil {
-						res = residual[s*o.m*ohw:][:o.m*ohw]
-					}
-					o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shift, relu, r.threads)
-				case shifted:
-					var res []float32
-					if residual != nil {
-						res = residual[s*o.m*ohw:][:o.m*ohw]
-					}
-					o.shiftedForward(packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], shiftedEp, relu, r.threads)
-				case depthwise:
-					o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
-				case o.direct:
-					xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
-					ys := y[(s*o.m+g*o.mg)*ohw:]
-					switch {
-					case sparse:
-						o.sparse[g].Mul(ohw, 1, xs, ohw, 0, ys, ohw)
-					case packed != nil:
-						kernels.GemmAEpilogue(packed[g], false, ohw, xs, ohw, 0, ys, ohw, o.gemmEpilogue(s, g, 0, shift, residual, relu))
-					default:
-						gemmSerial(tile, false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
-					}
-				case blockThreads > 1:
-					parallelForT(blockThreads, blocks, func(t, b int) {
-						gemmRows(s, g, b*rb, min(o.oh, (b+1)*rb), o.cols[t])
-					})
-				default:
-					for b := 0; b < blocks; b++ {
-						gemmRows(s, g, b*rb, min(o.oh, (b+1)*rb), o.cols[ci])
-					}
+	parallelFor(o.fanOut(r), nc, o.runChunk)
+	o.call = convCall{} // (drop the references to this run's tensors)
+}
+
+// convCall is one inference or training forward's state, kept on its op so that the
+// chunks run through a method value bound once (runChunk): as closures, a forward
+// allocated three to four objects per convolution (ResNet-8: 45 per run).
+type convCall struct {
+	r                                   *runState
+	x, wt, y                            []float32
+	ohw, rb, blocks, blockThreads, nc   int
+	tile, gonumTiles, sparse, depthwise bool
+	wino, shifted                       bool
+	packed                              []*kernels.PackedA
+	shiftedEp                           *kernels.Epilogue
+	scale, shift, residual              []float32
+	relu                                bool
+}
+
+// chunkForward computes the samples of batch chunk ci (see forward).
+func (o *convOp) chunkForward(ci int) {
+	c := &o.call
+	x, wt, y, ohw := c.x, c.wt, c.y, c.ohw
+	lo, hi := o.chunk(ci, c.nc)
+	for s := lo; s < hi; s++ {
+		for g := 0; g < o.group; g++ {
+			switch {
+			case c.wino:
+				var res []float32
+				if c.residual != nil {
+					res = c.residual[s*o.m*ohw:][:o.m*ohw]
 				}
-			}
-			if packed == nil && !wino && (scale != nil || shift != nil || residual != nil || relu) {
-				for m := 0; m < o.m; m++ {
-					var res []float32
-					if residual != nil {
-						res = residual[(s*o.m+m)*ohw:][:ohw]
-					}
-					channelAffine(y[(s*o.m+m)*ohw:][:ohw], m, scale, shift, res, relu)
+				o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shift, c.relu, c.r.threads)
+			case c.shifted:
+				var res []float32
+				if c.residual != nil {
+					res = c.residual[s*o.m*ohw:][:o.m*ohw]
+				}
+				o.shiftedForward(c.packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shiftedEp, c.relu, c.r.threads)
+			case c.depthwise:
+				o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
+			case o.direct:
+				xs := x[(s*o.c+g*o.cg)*o.h*o.wd:]
+				ys := y[(s*o.m+g*o.mg)*ohw:]
+				switch {
+				case c.sparse:
+					o.sparse[g].Mul(ohw, 1, xs, ohw, 0, ys, ohw)
+				case c.packed != nil:
+					kernels.GemmAEpilogue(c.packed[g], false, ohw, xs, ohw, 0, ys, ohw, o.gemmEpilogue(s, g, 0, c.shift, c.residual, c.relu))
+				default:
+					gemmSerial(c.tile, false, false, o.mg, ohw, o.k, 1, wt[g*o.mg*o.k:], o.k, xs, ohw, 0, ys, ohw)
+				}
+			case c.blockThreads > 1:
+				o.gemmBlocksParallel(s, g)
+			default:
+				for b := 0; b < c.blocks; b++ {
+					o.gemmRows(s, g, b*c.rb, min(o.oh, (b+1)*c.rb), o.cols[ci])
 				}
 			}
 		}
+		if c.packed == nil && !c.wino && (c.scale != nil || c.shift != nil || c.residual != nil || c.relu) {
+			for m := 0; m < o.m; m++ {
+				var res []float32
+				if c.residual != nil {
+					res = c.residual[(s*o.m+m)*ohw:][:ohw]
+				}
+				channelAffine(y[(s*o.m+m)*ohw:][:ohw], m, c.scale, c.shift, res, c.relu)
+			}
+		}
+	}
+}
+
+// gemmBlocksParallel computes group g of sample s a row block per goroutine, each
+// with its own patch buffer (the gonum build's one-sample route, see forward).
+func (o *convOp) gemmBlocksParallel(s, g int) {
+	c := &o.call
+	parallelForT(c.blockThreads, c.blocks, func(t, b int) {
+		o.gemmRows(s, g, b*c.rb, min(o.oh, (b+1)*c.rb), o.cols[t])
 	})
+}
+
+// gemmRows computes output rows [y0, y1) of group g of sample s with patch buffer col.
+func (o *convOp) gemmRows(s, g, y0, y1 int, col []float32) {
+	c := &o.call
+	xs := c.x[(s*o.c+g*o.cg)*o.h*o.wd:]
+	nb := (y1 - y0) * o.ow
+	// One sample on one goroutine (its GEMM spreads over the threads): spread the
+	// patch matrix too.
+	im2colThreads := 1
+	if c.nc == 1 && c.blockThreads == 1 && !c.gonumTiles {
+		im2colThreads = c.r.threads
+	}
+	im2colRowsT(im2colThreads, xs, o.cg, o.h, o.wd, &o.w, o.oh, o.ow, y0, y1, col)
+	ys := c.y[(s*o.m+g*o.mg)*c.ohw+y0*o.ow:]
+	if c.sparse {
+		o.sparse[g].Mul(nb, 1, col, nb, 0, ys, c.ohw)
+		return
+	}
+	if c.packed != nil {
+		kernels.GemmAEpilogue(c.packed[g], false, nb, col, nb, 0, ys, c.ohw, o.gemmEpilogue(s, g, y0*o.ow, c.shift, c.residual, c.relu))
+		return
+	}
+	gemmSerial(c.tile, false, false, o.mg, nb, o.k, 1, c.wt[g*o.mg*o.k:], o.k, col, nb, 0, ys, c.ohw)
 }
 
 // outputAffine returns the per-channel pass that follows the GEMM: y·scale + shift,

@@ -85,7 +85,7 @@ func (o *poolOp) infer(in [][]int) ([][]int, error) {
 
 func (o *poolOp) forward(r *runState, in, out []*tensor.Tensor) {
 	x, y := in[0].Data, out[0].Data
-	ohw, hw := o.oh*o.ow, o.h*o.wd
+	ohw := o.oh * o.ow
 	w := &o.w
 	inside := w.pt == 0 && w.pl == 0 && w.dh == 1 && w.dw == 1 &&
 		(o.oh-1)*w.sh+w.kh <= o.h && (o.ow-1)*w.sw+w.kw <= o.wd
@@ -93,41 +93,42 @@ func (o *poolOp) forward(r *runState, in, out []*tensor.Tensor) {
 	if o.isMax && (r.training || !inside) && len(o.argmax) != len(y) {
 		o.argmax = make([]int32, len(y))
 	}
-	work := func(c int) {
-		img := x[c*hw : (c+1)*hw]
-		if o.isMax && inside && !r.training {
-			o.maxInsideInfer(img, y[c*ohw:(c+1)*ohw])
-			return
+	training := r.training
+	if o.nc*ohw*w.kh*w.kw < 1<<15 {
+		for c := 0; c < o.nc; c++ {
+			o.channel(c, x, y, training, inside)
 		}
-		if o.isMax && inside {
-			o.maxInside(img, y[c*ohw:(c+1)*ohw], o.argmax[c*ohw:(c+1)*ohw])
-			return
+		return
+	}
+	nc := min(o.nc, maxChunks)
+	parallelFor(r.threads, nc, func(ci int) {
+		for c := ci * o.nc / nc; c < (ci+1)*o.nc/nc; c++ {
+			o.channel(c, x, y, training, inside)
 		}
-		for yy := 0; yy < o.oh; yy++ {
-			for xx := 0; xx < o.ow; xx++ {
-				h0, w0 := yy*w.sh-w.pt, xx*w.sw-w.pl
-				oi := c*ohw + yy*o.ow + xx
-				if o.isMax {
-					best, bi := float32(math.Inf(-1)), int32(-1)
-					for i := 0; i < w.kh; i++ {
-						ih := h0 + i*w.dh
-						if ih < 0 || ih >= o.h {
-							continue
-						}
-						for j := 0; j < w.kw; j++ {
-							iw := w0 + j*w.dw
-							if iw < 0 || iw >= o.wd {
-								continue
-							}
-							if v := img[ih*o.wd+iw]; v > best || bi < 0 {
-								best, bi = v, int32(ih*o.wd+iw)
-							}
-						}
-					}
-					y[oi], o.argmax[oi] = best, bi
-					continue
-				}
-				var sum float32
+	})
+}
+
+// channel pools image c of x (batch × channels) into y. A method, not a closure in
+// forward: captured by the parallel branch's closure, it was allocated on every
+// forward, serial ones too.
+func (o *poolOp) channel(c int, x, y []float32, training, inside bool) {
+	ohw, hw := o.oh*o.ow, o.h*o.wd
+	w := &o.w
+	img := x[c*hw : (c+1)*hw]
+	if o.isMax && inside && !training {
+		o.maxInsideInfer(img, y[c*ohw:(c+1)*ohw])
+		return
+	}
+	if o.isMax && inside {
+		o.maxInside(img, y[c*ohw:(c+1)*ohw], o.argmax[c*ohw:(c+1)*ohw])
+		return
+	}
+	for yy := 0; yy < o.oh; yy++ {
+		for xx := 0; xx < o.ow; xx++ {
+			h0, w0 := yy*w.sh-w.pt, xx*w.sw-w.pl
+			oi := c*ohw + yy*o.ow + xx
+			if o.isMax {
+				best, bi := float32(math.Inf(-1)), int32(-1)
 				for i := 0; i < w.kh; i++ {
 					ih := h0 + i*w.dh
 					if ih < 0 || ih >= o.h {
@@ -135,27 +136,33 @@ func (o *poolOp) forward(r *runState, in, out []*tensor.Tensor) {
 					}
 					for j := 0; j < w.kw; j++ {
 						iw := w0 + j*w.dw
-						if iw >= 0 && iw < o.wd {
-							sum += img[ih*o.wd+iw]
+						if iw < 0 || iw >= o.wd {
+							continue
+						}
+						if v := img[ih*o.wd+iw]; v > best || bi < 0 {
+							best, bi = v, int32(ih*o.wd+iw)
 						}
 					}
 				}
-				y[oi] = sum / o.counts[yy*o.ow+xx]
+				y[oi], o.argmax[oi] = best, bi
+				continue
 			}
+			var sum float32
+			for i := 0; i < w.kh; i++ {
+				ih := h0 + i*w.dh
+				if ih < 0 || ih >= o.h {
+					continue
+				}
+				for j := 0; j < w.kw; j++ {
+					iw := w0 + j*w.dw
+					if iw >= 0 && iw < o.wd {
+						sum += img[ih*o.wd+iw]
+					}
+				}
+			}
+			y[oi] = sum / o.counts[yy*o.ow+xx]
 		}
 	}
-	if o.nc*ohw*w.kh*w.kw < 1<<15 {
-		for c := 0; c < o.nc; c++ {
-			work(c)
-		}
-		return
-	}
-	nc := min(o.nc, maxChunks)
-	parallelFor(r.threads, nc, func(ci int) {
-		for c := ci * o.nc / nc; c < (ci+1)*o.nc/nc; c++ {
-			work(c)
-		}
-	})
 }
 
 // maxInside is MaxPool over one channel when every window lies inside the image

@@ -19,23 +19,7 @@ func parallelFor(threads, n int, fn func(i int)) {
 		}
 		return
 	}
-	kernels.YieldHelpers() // (see there: spinning helpers would hold a P)
-	var wg sync.WaitGroup
-	wg.Add(threads - 1)
-	for t := 1; t < threads; t++ {
-		go func(t int) {
-			defer wg.Done()
-			for i := t; i < n; i += threads {
-				fn(i)
-			}
-		}(t)
-	}
-	// The caller takes the first share instead of parking: one goroutine fewer to
-	// wake, and the caller's cache is already warm.
-	for i := 0; i < n; i += threads {
-		fn(i)
-	}
-	wg.Wait()
+	spread(threads, n, func(t, i int) { fn(i) })
 }
 
 // minParallelElems is the element count from which an element-wise pass is split
@@ -66,6 +50,13 @@ func parallelForT(threads, n int, fn func(t, i int)) {
 		}
 		return
 	}
+	spread(threads, n, fn)
+}
+
+// spread is parallelFor's fan-out over 2 ≤ threads ≤ n goroutines, apart so that the
+// variables its goroutines share are allocated only when it runs (kept in
+// parallelFor, they were allocated on every call, on one thread too).
+func spread(threads, n int, fn func(t, i int)) {
 	kernels.YieldHelpers() // (see there: spinning helpers would hold a P)
 	var wg sync.WaitGroup
 	wg.Add(threads - 1)
@@ -77,6 +68,8 @@ func parallelForT(threads, n int, fn func(t, i int)) {
 			}
 		}(t)
 	}
+	// The caller takes the first share instead of parking: one goroutine fewer to
+	// wake, and the caller's cache is already warm.
 	for i := 0; i < n; i += threads {
 		fn(0, i)
 	}
