@@ -91,4 +91,3 @@ func TestRunInto(t *testing.T) {
 		}
 	}
 }
-
