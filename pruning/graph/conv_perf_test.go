@@ -30,10 +30,14 @@ var convBenchShapes = []struct {
 	{"resnet8.l3.down", 32, 14, 64, 1, 2, 0},
 	{"resnet8.l3.conv2", 64, 7, 64, 3, 1, 1},
 	// structured-kd-full, ResNet-8 pruned to 4.36× fewer MACs (bench/pruning)
+	{"pruned.stem", 1, 28, 4, 3, 1, 1},
+	{"pruned.l1.conv1", 4, 28, 12, 3, 1, 1},
 	{"pruned.l1.conv2", 12, 28, 4, 3, 1, 1},
 	{"pruned.l2.conv1", 4, 28, 24, 3, 2, 1},
 	{"pruned.l2.down", 4, 28, 24, 1, 2, 0},
+	{"pruned.l2.conv2", 24, 14, 24, 3, 1, 1},
 	{"pruned.l3.conv1", 24, 14, 8, 3, 2, 1},
+	{"pruned.l3.conv2", 8, 7, 28, 3, 1, 1},
 	{"pruned.l3.down", 24, 14, 28, 1, 2, 0},
 }
 

@@ -60,6 +60,14 @@ func TestShiftedConvMatchesPatchMatrix(t *testing.T) {
 				}
 				r := &runState{threads: 2, ws: &workspace{}}
 				o.forward(r, []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y})
+				// Again over scratch left full of NaNs: the padding must be written,
+				// not assumed zero.
+				for _, b := range r.ws.bufs {
+					for i := range b {
+						b[i] = float32(math.NaN())
+					}
+				}
+				o.forward(r, []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{y})
 				return y, planned
 			}
 			want, _ := run(false)

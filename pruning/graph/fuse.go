@@ -23,6 +23,9 @@ type epilogue struct {
 	scale, shift []float32
 	eps          float32
 	residual     []float32 // this run's residual operand (set before the producer runs)
+	// folded: scale and shift hold the BatchNormalization's constant parameters
+	// (WithConstantWeights), so runs skip refresh.
+	folded bool
 }
 
 // fusable is an op that can apply an epilogue to its output.

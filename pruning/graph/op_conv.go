@@ -216,31 +216,24 @@ func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []flo
 	nc := pa.OffsetCols(n)
 	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep, threads)
 	ohw := o.oh * o.ow
+	// Each filter's output rows, out of the GEMM's rows of wq, in one call (one call
+	// per filter was a fifth of a 1×1 shortcut's time); without junk columns (a 1×1
+	// window of stride 2, no padding), as one row per filter.
+	n, rows, lds := o.ow, o.oh, o.wq
 	if o.wq == o.ow {
-		// No junk columns (a 1×1 window of stride 2 without padding): each filter's
-		// output is one row of the GEMM's, gathered in one call (per filter and row,
-		// a 1×1 shortcut of ResNet-8 spent a quarter of its time in this copy).
-		if res == nil {
-			kernels.CopyRows(ys, ohw, tmp, nc, ohw, o.m)
-			return
-		}
-		kernels.AddReluRows(ys, ohw, tmp, nc, res, ohw, ohw, o.m, relu)
-		return
+		n, rows, lds = ohw, 1, nc
 	}
-	for m := range o.m {
-		dst, src := ys[m*ohw:][:ohw], tmp[m*nc:]
-		if res == nil {
-			kernels.CopyRows(dst, o.ow, src, o.wq, o.ow, o.oh)
-			continue
-		}
-		kernels.AddReluRows(dst, o.ow, src, o.wq, res[m*ohw:][:ohw], o.ow, o.ow, o.oh, relu)
-	}
+	kernels.GatherPlanes(ys, n, ohw, tmp, lds, nc, res, n, ohw, n, rows, o.m, relu)
 }
 
 // fillPhases writes the zero-padded input xs into pad as the phase planes that the
 // taps read (see convOp.shifted).
 func (o *convOp) fillPhases(xs, pad []float32) {
 	w := &o.w
+	if w.sw == 1 && w.sh == 1 {
+		o.fillPlane(xs, pad)
+		return
+	}
 	if w.pt+w.pl+w.pb+w.pr > 0 {
 		// The padding must read as zeros. (Cells past the padded image, in the last
 		// row and column of odd-sized phase planes or past the last plane, feed only
@@ -253,24 +246,16 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 	if w.sw == 2 {
 		// Even input columns go to phase pl mod 2 from plane column pl/2, odd ones to
 		// the other phase (both are written, used or not), a row phase at a time.
+		// All channels in one call per row phase.
 		pe, qe, qo := w.pl%2, w.pl/2, (w.pl+1)/2
-		for c := range o.c {
-			for py := range w.sh {
-				y0 := ((py-w.pt)%w.sh + w.sh) % w.sh // the first input row in row phase py
-				if y0 >= o.h || !o.phases[2*py] && !o.phases[2*py+1] {
-					continue
-				}
-				base := c*chanStride + 2*py*plane + (y0+w.pt)/w.sh*o.wq
-				kernels.Deinterleave2Rows(pad[base+pe*plane+qe:], pad[base+(1-pe)*plane+qo:], o.wq,
-					xs[c*hw+y0*o.wd:], w.sh*o.wd, o.wd, (o.h-y0+w.sh-1)/w.sh)
+		for py := range w.sh {
+			y0 := ((py-w.pt)%w.sh + w.sh) % w.sh // the first input row in row phase py
+			if y0 >= o.h || !o.phases[2*py] && !o.phases[2*py+1] {
+				continue
 			}
-		}
-		return
-	}
-	if w.sw == 1 && w.sh == 1 {
-		// One phase: each channel's rows, each into its padded row.
-		for c := range o.c {
-			kernels.CopyRows(pad[c*chanStride+w.pt*o.wq+w.pl:], o.wq, xs[c*hw:], o.wd, o.wd, o.h)
+			base := 2*py*plane + (y0+w.pt)/w.sh*o.wq
+			kernels.Deinterleave2Planes(pad[base+pe*plane+qe:], pad[base+(1-pe)*plane+qo:], o.wq, chanStride,
+				xs[y0*o.wd:], w.sh*o.wd, hw, o.wd, (o.h-y0+w.sh-1)/w.sh, o.c)
 		}
 		return
 	}
@@ -298,6 +283,33 @@ func (o *convOp) fillPhases(xs, pad []float32) {
 				}
 			}
 		}
+	}
+}
+
+// fillPlane is fillPhases for stride 1: each channel's rows, each into its padded
+// row, and zeros only where no row goes (the padding, one or two floats between rows
+// of a "same" window), not over the whole buffer first.
+func (o *convOp) fillPlane(xs, pad []float32) {
+	w := &o.w
+	chanStride, hw := o.hq*o.wq, o.h*o.wd
+	padded := w.pt+w.pl+w.pb+w.pr > 0
+	end := 0 // the end of the last row written
+	for c := range o.c {
+		first := c*chanStride + w.pt*o.wq + w.pl
+		kernels.CopyRows(pad[first:], o.wq, xs[c*hw:], o.wd, o.wd, o.h)
+		if !padded {
+			continue
+		}
+		clear(pad[end:first])
+		for y := range o.h - 1 {
+			for i := first + y*o.wq + o.wd; i < first+(y+1)*o.wq; i++ {
+				pad[i] = 0
+			}
+		}
+		end = first + (o.h-1)*o.wq + o.wd
+	}
+	if padded {
+		clear(pad[end:])
 	}
 }
 

@@ -38,8 +38,9 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 			continue
 		}
 		if ep := e.epilogues[k]; ep != nil {
-			if ep.bn >= 0 {
+			if ep.bn >= 0 && !ep.folded {
 				ep.refresh(p.inT[ep.bn])
+				ep.folded = r.constant
 			}
 			if ep.add >= 0 {
 				ep.residual = p.inT[ep.add][ep.addOther].Data

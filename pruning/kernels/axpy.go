@@ -40,6 +40,34 @@ func AddReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy 
 	}
 }
 
+// GatherPlanes is CopyRows, or AddReluRows with y, over planes planes of rows rows:
+// plane p of dst starts at p·dPlane, of x at p·xPlane, of y at p·yPlane, each with
+// its own row stride. y nil copies x (relu is then ignored: it clamps sums). It is
+// one call for a convolution's output channels, gathered from a GEMM's wider rows.
+// It panics when a plane does not fit its slice or a stride is negative.
+func GatherPlanes(dst []float32, ldd, dPlane int, x []float32, ldx, xPlane int, y []float32, ldy, yPlane int, n, rows, planes int, relu bool) {
+	if planes < 0 || dPlane < 0 || xPlane < 0 || yPlane < 0 {
+		panic(fmt.Sprintf("kernels: GatherPlanes: %d planes with strides %d, %d, %d", planes, dPlane, xPlane, yPlane))
+	}
+	if planes == 0 || rows <= 0 || n <= 0 {
+		checkMatrix("GatherPlanes dst", rows, n, dst, ldd)
+		return
+	}
+	checkMatrix("GatherPlanes dst", rows, n, dst[(planes-1)*dPlane:], ldd)
+	checkMatrix("GatherPlanes x", rows, n, x[(planes-1)*xPlane:], ldx)
+	add := y != nil
+	if add {
+		checkMatrix("GatherPlanes y", rows, n, y[(planes-1)*yPlane:], ldy)
+	}
+	for p := range planes {
+		var yp []float32
+		if add {
+			yp = y[p*yPlane:]
+		}
+		addReluRows(dst[p*dPlane:], ldd, x[p*xPlane:], ldx, yp, ldy, n, rows, add, relu)
+	}
+}
+
 // Deinterleave2Rows splits rows of n elements into their even- and odd-indexed
 // elements: for each row r, even[r·ldd+i] = src[r·lds+2i] for i < (n+1)/2 and
 // odd[r·ldd+i] = src[r·lds+2i+1] for i < n/2 (a stride-2 window's two column
@@ -60,6 +88,36 @@ func Deinterleave2Rows(even, odd []float32, ldd int, src []float32, lds int, n, 
 	if n%2 == 1 {
 		for r := range rows {
 			even[r*ldd+n/2] = src[r*lds+n-1]
+		}
+	}
+}
+
+// Deinterleave2Planes is Deinterleave2Rows over planes planes: plane p of even and
+// odd starts p·dPlane floats in, of src p·sPlane (a stride-2 convolution's input
+// channels, split into their column phases in one call). It panics when a plane does
+// not fit its slice or a stride is negative.
+func Deinterleave2Planes(even, odd []float32, ldd, dPlane int, src []float32, lds, sPlane int, n, rows, planes int) {
+	if n < 0 || rows < 0 || planes < 0 || dPlane < 0 || sPlane < 0 {
+		panic(fmt.Sprintf("kernels: Deinterleave2Planes: %d planes of %d×%d, strides %d and %d", planes, rows, n, dPlane, sPlane))
+	}
+	if rows == 0 || n == 0 || planes == 0 {
+		return
+	}
+	last := planes - 1
+	checkMatrix("Deinterleave2Planes even", rows, (n+1)/2, even[last*dPlane:], ldd)
+	checkMatrix("Deinterleave2Planes src", rows, n, src[last*sPlane:], lds)
+	if n > 1 {
+		checkMatrix("Deinterleave2Planes odd", rows, n/2, odd[last*dPlane:], ldd)
+	}
+	for p := range planes {
+		e, o, s := even[p*dPlane:], odd[p*dPlane:], src[p*sPlane:]
+		if n > 1 {
+			deinterleave2(e, o, ldd, s, lds, n/2, rows)
+		}
+		if n%2 == 1 {
+			for r := range rows {
+				e[r*ldd+n/2] = s[r*lds+n-1]
+			}
 		}
 	}
 }

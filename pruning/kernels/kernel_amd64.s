@@ -770,6 +770,27 @@ rrdone:
 	VZEROUPPER
 	RET
 
+// DEINT8PAIRS splits the eight pairs at SI into the evens at DI and the odds at R8:
+// two loads, a shuffle within 128-bit lanes and a cross-lane permute for each half.
+#define DEINT8PAIRS \
+	VMOVUPS (SI), Y0; \
+	VMOVUPS 32(SI), Y1; \
+	VSHUFPS $0x88, Y1, Y0, Y2; \
+	VSHUFPS $0xDD, Y1, Y0, Y3; \
+	VPERMPD $0xD8, Y2, Y2; \
+	VPERMPD $0xD8, Y3, Y3; \
+	VMOVUPS Y2, (DI); \
+	VMOVUPS Y3, (R8)
+
+// DEINT4PAIRS is DEINT8PAIRS for four pairs, within one 128-bit lane.
+#define DEINT4PAIRS \
+	VMOVUPS (SI), X0; \
+	VMOVUPS 16(SI), X1; \
+	VSHUFPS $0x88, X1, X0, X2; \
+	VSHUFPS $0xDD, X1, X0, X3; \
+	VMOVUPS X2, (DI); \
+	VMOVUPS X3, (R8)
+
 // func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs, rows int)
 //
 // even[i] = src[2i], odd[i] = src[2i+1] for i < pairs, for rows rows: each output
@@ -792,37 +813,52 @@ dirow:
 	MOVQ R10, R8
 	MOVQ R12, SI
 	MOVQ pairs+40(FP), CX
-di8:
 	CMPQ CX, $8
-	JLT di1
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
-	VSHUFPS $0x88, Y1, Y0, Y2
-	VSHUFPS $0xDD, Y1, Y0, Y3
-	VPERMPD $0xD8, Y2, Y2
-	VPERMPD $0xD8, Y3, Y3
-	VMOVUPS Y2, (DI)
-	VMOVUPS Y3, (R8)
+	JLT di4
+di8:
+	DEINT8PAIRS
 	ADDQ $64, SI
 	ADDQ $32, DI
 	ADDQ $32, R8
 	SUBQ $8, CX
-	JMP di8
-di1:
-	// Four pairs with 128-bit shuffles (no cross-lane permute), then one at a time:
-	// rows of a 7×7 or 14×14 map are 7 or 14 pairs.
+	CMPQ CX, $8
+	JGE di8
+	TESTQ CX, CX
+	JZ dinext
+	// One to seven pairs left: the row's last eight pairs again, overlapping what
+	// is done (the same values written twice), instead of a pair at a time.
+	MOVQ $8, AX
+	SUBQ CX, AX
+	MOVQ AX, DX
+	SHLQ $3, DX
+	SUBQ DX, SI
+	SHLQ $2, AX
+	SUBQ AX, DI
+	SUBQ AX, R8
+	DEINT8PAIRS
+	JMP dinext
+di4:
+	// Four to seven pairs (rows of a 7×7 or 8×8 map): four with 128-bit shuffles (no
+	// cross-lane permute), then the last four again, overlapping; fewer, one at a
+	// time.
 	CMPQ CX, $4
 	JLT di1s
-	VMOVUPS (SI), X0
-	VMOVUPS 16(SI), X1
-	VSHUFPS $0x88, X1, X0, X2
-	VSHUFPS $0xDD, X1, X0, X3
-	VMOVUPS X2, (DI)
-	VMOVUPS X3, (R8)
+	DEINT4PAIRS
+	SUBQ $4, CX
+	JZ dinext
+	MOVQ $4, AX
+	SUBQ CX, AX
+	MOVQ AX, DX
+	SHLQ $3, DX
+	SUBQ DX, SI
+	SHLQ $2, AX
+	SUBQ AX, DI
+	SUBQ AX, R8
 	ADDQ $32, SI
 	ADDQ $16, DI
 	ADDQ $16, R8
-	SUBQ $4, CX
+	DEINT4PAIRS
+	JMP dinext
 di1s:
 	TESTQ CX, CX
 	JZ dinext

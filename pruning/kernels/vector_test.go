@@ -97,6 +97,79 @@ func TestAddReluRows(t *testing.T) {
 	CopyRows(make([]float32, 10), 4, make([]float32, 12), 4, 4, 3)
 }
 
+// TestGatherPlanes checks GatherPlanes against the element-wise definition over
+// planes with gaps between them (a GEMM's rows of wq gathered into outputs of ow), with
+// and without a residual and Relu, leaving the gaps alone; and that a short slice
+// panics.
+func TestGatherPlanes(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{1, 7, 8, 14, 28, 49} {
+		for _, mode := range []int{0, 1, 2} {
+			const rows, planes = 3, 4
+			ldd, ldx, ldy := n, n+1, n
+			dPlane, xPlane, yPlane := rows*ldd+2, rows*ldx+5, rows*ldy
+			x, y := randSlice(r, planes*xPlane), randSlice(r, planes*yPlane)
+			dst := randSlice(r, planes*dPlane)
+			want := slices.Clone(dst)
+			for p := range planes {
+				for i := range rows {
+					for j := range n {
+						v := x[p*xPlane+i*ldx+j]
+						if mode > 0 {
+							v += y[p*yPlane+i*ldy+j]
+						}
+						if mode == 2 {
+							v = max(v, 0)
+						}
+						want[p*dPlane+i*ldd+j] = v
+					}
+				}
+			}
+			var ys []float32
+			if mode > 0 {
+				ys = y
+			}
+			GatherPlanes(dst, ldd, dPlane, x, ldx, xPlane, ys, ldy, yPlane, n, rows, planes, mode == 2)
+			if !slices.Equal(dst, want) {
+				t.Fatalf("n=%d mode=%d: got %v, want %v", n, mode, dst, want)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("GatherPlanes from a short slice did not panic")
+		}
+	}()
+	GatherPlanes(make([]float32, 64), 4, 16, make([]float32, 40), 4, 16, nil, 0, 0, 4, 3, 4, false)
+}
+
+// TestDeinterleave2Planes checks Deinterleave2Planes against Deinterleave2Rows plane
+// by plane, with gaps between planes left alone, and that a short slice panics.
+func TestDeinterleave2Planes(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range []int{1, 2, 7, 14, 15, 28} {
+		const rows, planes = 4, 3
+		ldd, lds := (n+1)/2+1, 2*n+1
+		dPlane, sPlane := rows*ldd+3, rows*lds+2
+		src := randSlice(r, planes*sPlane)
+		even, odd := randSlice(r, planes*dPlane), randSlice(r, planes*dPlane)
+		we, wo := slices.Clone(even), slices.Clone(odd)
+		for p := range planes {
+			Deinterleave2Rows(we[p*dPlane:], wo[p*dPlane:], ldd, src[p*sPlane:], lds, n, rows)
+		}
+		Deinterleave2Planes(even, odd, ldd, dPlane, src, lds, sPlane, n, rows, planes)
+		if !slices.Equal(even, we) || !slices.Equal(odd, wo) {
+			t.Fatalf("n=%d: planes differ from Deinterleave2Rows plane by plane", n)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Deinterleave2Planes into a short slice did not panic")
+		}
+	}()
+	Deinterleave2Planes(make([]float32, 20), make([]float32, 40), 4, 10, make([]float32, 64), 8, 16, 8, 2, 4)
+}
+
 // TestDeinterleave2Rows checks Deinterleave2Rows at every length around the vector
 // width, over padded strides, leaving the gaps alone.
 func TestDeinterleave2Rows(t *testing.T) {
