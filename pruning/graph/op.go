@@ -34,11 +34,23 @@ type runState struct {
 	// forceWino skips the timing and takes Winograd wherever it is allowed (tests).
 	forceWino bool
 	threads   int
-	rng       *rand.Rand
-	ws        *workspace
+	// alone keeps one sample's convolution kernels on the calling goroutine instead
+	// of sharing their chunks with the helpers (see Executor.pickSharing).
+	alone bool
+	rng   *rand.Rand
+	ws    *workspace
 	// overwrite[i] tells backward to write gIn[i] outright (it is the first writer
 	// and the executor did not clear it); see gradOverwriter.
 	overwrite []bool
+}
+
+// kernelThreads is the thread cap of one sample's convolution kernels (kernels'
+// shared helpers): the executor's threads, or 1 when it runs them alone.
+func (r *runState) kernelThreads() int {
+	if r.alone {
+		return 1
+	}
+	return r.threads
 }
 
 // overwrites reports whether backward should overwrite gIn[i] instead of adding to it.

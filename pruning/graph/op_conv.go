@@ -520,13 +520,13 @@ func (o *convOp) chunkForward(ci int) {
 				if c.residual != nil {
 					res = c.residual[s*o.m*ohw:][:o.m*ohw]
 				}
-				o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shift, c.relu, c.r.threads)
+				o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shift, c.relu, c.r.kernelThreads())
 			case c.shifted:
 				var res []float32
 				if c.residual != nil {
 					res = c.residual[s*o.m*ohw:][:o.m*ohw]
 				}
-				o.shiftedForward(c.packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shiftedEp, c.relu, c.r.threads)
+				o.shiftedForward(c.packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shiftedEp, c.relu, c.r.kernelThreads())
 			case c.depthwise:
 				o.depthwise(x[(s*o.c+g)*o.h*o.wd:][:o.h*o.wd], wt[g*o.k:(g+1)*o.k], y[(s*o.m+g)*ohw:][:ohw])
 			case o.direct:

@@ -28,6 +28,10 @@ type plan struct {
 	// inputViews are the values that view a graph input's data (Flatten, Reshape or
 	// Identity of it, inference only): value, input.
 	inputViews [][2]int
+	// sharing is what Executor.pickSharing found for this plan: untimed, or whether
+	// its convolutions share their kernels with the helpers or run them alone.
+	sharing   shareChoice
+	shareRuns int // the runs pickSharing timed
 }
 
 // buildPlan instantiates ops, infers every shape and allocates every buffer for one set

@@ -20,7 +20,7 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 		return nil, err
 	}
 	r := &e.rs
-	*r = runState{training: training, constant: e.cfg.constant && !e.cfg.training, winograd: !e.cfg.noWinograd, forceWino: e.cfg.forceWino, threads: e.cfg.threads, rng: e.rng, ws: &e.ws}
+	*r = runState{training: training, constant: e.cfg.constant && !e.cfg.training, winograd: !e.cfg.noWinograd, forceWino: e.cfg.forceWino, threads: e.cfg.threads, alone: p.sharing == shareAlone, rng: e.rng, ws: &e.ws}
 	timing := e.cfg.timing && !training
 	for k := range e.nodes {
 		if k&15 == 15 {
@@ -78,6 +78,9 @@ func (e *Executor) infer(ctx context.Context, inputs map[string]*tensor.Tensor) 
 	p, err := e.forward(ctx, inputs, false)
 	if p != nil && p == e.last {
 		e.last = nil
+	}
+	if err == nil && p.sharing == shareUntimed {
+		err = e.pickSharing(ctx, p, inputs)
 	}
 	return p, err
 }

@@ -60,7 +60,8 @@ func Measure(ctx context.Context, g *graph.Graph, test *data.Dataset) (*Measurem
 }
 
 // MeasurePair measures before and after (see Measure) and times both side by side, so
-// that load on a shared machine hits both alike.
+// that load on a shared machine hits both alike, each compiled as a device agent
+// compiles a deployed model (graph.WithConstantWeights).
 func MeasurePair(ctx context.Context, before, after *graph.Graph, test *data.Dataset, cfg MeasureConfig) (*Measurement, *Measurement, error) {
 	mb, err := Measure(ctx, before, test)
 	if err != nil {
@@ -70,7 +71,10 @@ func MeasurePair(ctx context.Context, before, after *graph.Graph, test *data.Dat
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []graph.Option{graph.WithThreads(cfg.Threads)}
+	// As a device runs a deployed model (the agent's executor): weights constant,
+	// packed and transformed once, and the executor's own choices (Winograd, sharing
+	// the second core, CSR) timed at the first run.
+	opts := []graph.Option{graph.WithThreads(cfg.Threads), graph.WithConstantWeights(true)}
 	for _, b := range cfg.Batches {
 		runs := []Timed{{G: before, Opts: opts}, {G: after, Opts: opts}}
 		sparse := cfg.Sparse
