@@ -296,6 +296,7 @@ func main() {
 		trainOnly = flag.Bool("train-only", false, "only train and cache the base models")
 		threads   = flag.Int("threads", 0, "engine threads (0: all cores)")
 		seed      = flag.Uint64("seed", 2, "fine-tuning seed (shuffling): rerun a recipe with others to see the spread")
+		reuse     = flag.Bool("reuse", false, "measure the variant an earlier run of each recipe left in -cache against its base, instead of pruning and fine-tuning again (a recipe without one is pruned)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -342,7 +343,7 @@ func main() {
 			if *trainOnly {
 				continue
 			}
-			rw, err := runRecipe(ctx, log, ds, r, base, sets, *threads, *cache, *seed)
+			rw, err := runRecipe(ctx, log, ds, r, base, sets, *threads, *cache, *seed, *reuse)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "bench: %s %s on %s: %v\n", r.Name, r.Arch, ds, err)
 				continue

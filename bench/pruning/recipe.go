@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,7 +32,22 @@ type row struct {
 	Took                          time.Duration
 }
 
-func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base *graph.Graph, s *sets, threads int, cache string, seed uint64) (row, error) {
+func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base *graph.Graph, s *sets, threads int, cache string, seed uint64, reuse bool) (row, error) {
+	out := fmt.Sprintf("%s-%s-%s", r.Arch, ds, r.Name)
+	if seed != 2 {
+		out += fmt.Sprintf("-seed%d", seed)
+	}
+	path := filepath.Join(cache, out+".onnx")
+	if reuse {
+		g, err := onnx.ReadFile(path)
+		switch {
+		case err == nil:
+			log.Info("bench: measuring the cached variant", "file", path)
+			return measureRecipe(ctx, ds, r, base, g, s, threads, seed, 0)
+		case !errors.Is(err, fs.ErrNotExist):
+			return row{}, fmt.Errorf("bench: cached variant: %w", err)
+		}
+	}
 	cfg := r.Cfg
 	cfg.TrainSet, cfg.ValSet, cfg.Log = head(s.train, r.Samples), s.val, log
 	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, WeightDecay: r.WD, Seed: seed, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
@@ -75,19 +92,21 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 	if res.Kept != nil {
 		log.Info("bench: structured", "arch", r.Arch, "kept", res.Kept)
 	}
-	out := fmt.Sprintf("%s-%s-%s", r.Arch, ds, r.Name)
-	if seed != 2 {
-		out += fmt.Sprintf("-seed%d", seed)
-	}
-	if err := onnx.WriteFile(filepath.Join(cache, out+".onnx"), res.Graph); err != nil {
+	if err := onnx.WriteFile(path, res.Graph); err != nil {
 		return row{}, err
 	}
+	return measureRecipe(ctx, ds, r, base, res.Graph, s, threads, seed, took)
+}
+
+// measureRecipe measures variant against base as recipe r's bar asks, with took the
+// time pruning and fine-tuning took (0: a cached variant).
+func measureRecipe(ctx context.Context, ds string, r recipe, base, variant *graph.Graph, s *sets, threads int, seed uint64, took time.Duration) (row, error) {
 	mc := prune.MeasureConfig{Batches: []int{1, 64}, Sparse: r.Sparse, Threads: threads, MinTime: time.Second}
 	test := s.test
 	if r.SpeedOnly {
 		test = nil
 	}
-	before, after, err := prune.MeasurePair(ctx, base, res.Graph, test, mc)
+	before, after, err := prune.MeasurePair(ctx, base, variant, test, mc)
 	if err != nil {
 		return row{}, err
 	}
