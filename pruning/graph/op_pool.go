@@ -3,6 +3,7 @@ package graph
 import (
 	"math"
 
+	"github.com/fleetprune/fleetprune/pruning/kernels"
 	"github.com/fleetprune/fleetprune/pruning/tensor"
 )
 
@@ -283,11 +284,7 @@ func (o *globalAvgPoolOp) forward(_ *runState, in, out []*tensor.Tensor) {
 	x, y := in[0].Data, out[0].Data
 	inv := 1 / float32(o.hw)
 	for c := 0; c < o.nc; c++ {
-		var s float32
-		for _, v := range x[c*o.hw : (c+1)*o.hw] {
-			s += v
-		}
-		y[c] = s * inv
+		y[c] = kernels.Sum(x[c*o.hw:(c+1)*o.hw]) * inv
 	}
 }
 

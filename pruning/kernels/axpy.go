@@ -68,6 +68,41 @@ func GatherPlanes(dst []float32, ldd, dPlane int, x []float32, ldx, xPlane int, 
 	}
 }
 
+// Sum returns the sum of x: with the build's dot product against ones (AVX2 on amd64)
+// for up to len(sumOnes) values, else in eight interleaved partial sums. A plain loop
+// waits one add latency per value (a 49-value channel of a global average pool).
+func Sum(x []float32) float32 {
+	if len(x) <= len(sumOnes) {
+		return dot(x, sumOnes[:len(x)])
+	}
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32 // (locals: an array stayed in memory)
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		v := x[i : i+8 : i+8]
+		s0 += v[0]
+		s1 += v[1]
+		s2 += v[2]
+		s3 += v[3]
+		s4 += v[4]
+		s5 += v[5]
+		s6 += v[6]
+		s7 += v[7]
+	}
+	for _, v := range x[i:] {
+		s0 += v
+	}
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+// sumOnes is Sum's right operand of the dot product.
+var sumOnes = func() []float32 {
+	o := make([]float32, 4096)
+	for i := range o {
+		o[i] = 1
+	}
+	return o
+}()
+
 // Deinterleave2Rows splits rows of n elements into their even- and odd-indexed
 // elements: for each row r, even[r·ldd+i] = src[r·lds+2i] for i < (n+1)/2 and
 // odd[r·ldd+i] = src[r·lds+2i+1] for i < n/2 (a stride-2 window's two column

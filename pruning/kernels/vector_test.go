@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -168,6 +169,26 @@ func TestDeinterleave2Planes(t *testing.T) {
 		}
 	}()
 	Deinterleave2Planes(make([]float32, 20), make([]float32, 40), 4, 10, make([]float32, 64), 8, 16, 8, 2, 4)
+}
+
+// TestSum checks Sum against a float64 sum at every length around its unrolling and
+// vector widths, and past its vector route's longest.
+func TestSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	lengths := []int{len(sumOnes), len(sumOnes) + 1, len(sumOnes) + 13}
+	for n := range 40 {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		x := randSlice(r, n)
+		var want float64
+		for _, v := range x {
+			want += float64(v)
+		}
+		if got := Sum(x); math.Abs(float64(got)-want) > 1e-5*(1+math.Abs(want)) {
+			t.Fatalf("n=%d: Sum %v, want %v", n, got, want)
+		}
+	}
 }
 
 // TestDeinterleave2Rows checks Deinterleave2Rows at every length around the vector
