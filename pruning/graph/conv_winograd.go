@@ -35,24 +35,39 @@ const (
 // 14×14 with 32, 57 vs 68µs at 7×7 with 64, whose tiles waste a third of the GEMM's
 // columns. The machine is shared, so the best of many alternating runs is compared.
 func (o *convOp) pickWinograd(r *runState, in, out []*tensor.Tensor) {
-	best := [2]time.Duration{1<<63 - 1, 1<<63 - 1}
-	start := time.Now()
-	for i := range 2 * winoTimingRounds {
-		if i >= 8 && time.Since(start) > winoTimingBudget {
-			break
-		}
-		route := i % 2
-		o.winoPick = []winoChoice{winoFaster, winoSlower}[route]
-		t0 := time.Now()
+	best, _ := alternate(2, winoTimingRounds, winoTimingBudget, func(way int) error {
+		o.winoPick = []winoChoice{winoFaster, winoSlower}[way]
 		o.forward(r, in, out)
-		if i >= 2 { // the first of each packs its filters
-			best[route] = min(best[route], time.Since(t0))
-		}
-	}
+		return nil
+	})
 	o.winoPick = winoSlower
 	if best[0] < best[1] {
 		o.winoPick = winoFaster
 	}
+}
+
+// alternate times run for each of ways ways in turn, rounds times each (at least
+// four, then only while budget lasts), and returns each way's best time, leaving the
+// first round out (it packs filters and fills caches). It stops at run's first error.
+func alternate(ways, rounds int, budget time.Duration, run func(way int) error) ([]time.Duration, error) {
+	best := make([]time.Duration, ways)
+	for i := range best {
+		best[i] = 1<<63 - 1
+	}
+	start := time.Now()
+	for i := range ways * rounds {
+		if i >= 4*ways && time.Since(start) > budget {
+			break
+		}
+		t0 := time.Now()
+		if err := run(i % ways); err != nil {
+			return nil, err
+		}
+		if i >= ways {
+			best[i%ways] = min(best[i%ways], time.Since(t0))
+		}
+	}
+	return best, nil
 }
 
 // planWinograd decides whether inference with constant weights may run this

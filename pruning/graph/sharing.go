@@ -45,26 +45,18 @@ func (e *Executor) pickSharing(ctx context.Context, p *plan, inputs map[string]*
 	}
 	saved := append([]NodeTiming(nil), e.timings...)
 	defer copy(e.timings, saved)
-	best := [2]time.Duration{1<<63 - 1, 1<<63 - 1}
-	start := time.Now()
-	for i := range 2 * shareTimingRounds {
-		if i >= 8 && time.Since(start) > shareTimingBudget {
-			break
-		}
-		way := i % 2
+	best, err := alternate(2, shareTimingRounds, shareTimingBudget, func(way int) error {
 		p.sharing = []shareChoice{shareHelpers, shareAlone}[way]
 		if p.sharing == shareAlone {
 			kernels.YieldHelpers() // (no helper spinning from the run before)
 		}
-		t0 := time.Now()
-		if _, err := e.forward(ctx, inputs, false); err != nil {
-			p.sharing = shareUntimed
-			return err
-		}
-		if i >= 2 {
-			best[way] = min(best[way], time.Since(t0))
-		}
 		p.shareRuns++
+		_, err := e.forward(ctx, inputs, false)
+		return err
+	})
+	if err != nil {
+		p.sharing = shareUntimed
+		return err
 	}
 	p.sharing = shareHelpers
 	if best[1] < best[0] {

@@ -791,6 +791,18 @@ rrdone:
 	VMOVUPS X2, (DI); \
 	VMOVUPS X3, (R8)
 
+// BACKPAIRS(k) moves the source (SI) and the two outputs (DI, R8) back by k - CX
+// pairs, so that a block of k pairs ends where the row's CX pairs left end.
+#define BACKPAIRS(k) \
+	MOVQ $k, AX; \
+	SUBQ CX, AX; \
+	MOVQ AX, DX; \
+	SHLQ $3, DX; \
+	SUBQ DX, SI; \
+	SHLQ $2, AX; \
+	SUBQ AX, DI; \
+	SUBQ AX, R8
+
 // func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs, rows int)
 //
 // even[i] = src[2i], odd[i] = src[2i+1] for i < pairs, for rows rows: each output
@@ -827,14 +839,7 @@ di8:
 	JZ dinext
 	// One to seven pairs left: the row's last eight pairs again, overlapping what
 	// is done (the same values written twice), instead of a pair at a time.
-	MOVQ $8, AX
-	SUBQ CX, AX
-	MOVQ AX, DX
-	SHLQ $3, DX
-	SUBQ DX, SI
-	SHLQ $2, AX
-	SUBQ AX, DI
-	SUBQ AX, R8
+	BACKPAIRS(8)
 	DEINT8PAIRS
 	JMP dinext
 di4:
@@ -846,14 +851,7 @@ di4:
 	DEINT4PAIRS
 	SUBQ $4, CX
 	JZ dinext
-	MOVQ $4, AX
-	SUBQ CX, AX
-	MOVQ AX, DX
-	SHLQ $3, DX
-	SUBQ DX, SI
-	SHLQ $2, AX
-	SUBQ AX, DI
-	SUBQ AX, R8
+	BACKPAIRS(4)
 	ADDQ $32, SI
 	ADDQ $16, DI
 	ADDQ $16, R8
