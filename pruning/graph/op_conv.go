@@ -33,6 +33,13 @@ type convOp struct {
 	// phases marks the planes some tap reads.
 	shifted bool
 	hq, wq  int
+	// handTo is the convolution this one's output goes to alone, whose padded plane
+	// its GEMM fills directly when both run shifted (conv_handoff.go); inPad is that
+	// plane on the receiving one, padReady set while it holds this run's input.
+	handTo   *convOp
+	inPad    []float32
+	padReady bool
+	handoffs int // runs handed off (tests)
 	offs    []int32
 	maxOff  int
 	phases  []bool
@@ -211,7 +218,12 @@ func (o *convOp) shiftedEpilogue(shift, residual []float32, relu bool) *kernels.
 // least shiftedSizes floats. The GEMM applies ep (shiftedEpilogue); the residual and
 // Relu after it are added as the output columns are gathered from tmp.
 func (o *convOp) shiftedForward(pa *kernels.PackedA, xs, ys, res, pad, tmp []float32, ep *kernels.Epilogue, relu bool, threads int) {
-	o.fillPhases(xs, pad)
+	if o.padReady {
+		// The convolution before has written this run's input into inPad.
+		pad, o.padReady = o.inPad, false
+	} else {
+		o.fillPhases(xs, pad)
+	}
 	n := o.oh * o.wq
 	nc := pa.OffsetCols(n)
 	kernels.GemmAOffsets(pa, n, pad, o.offs, tmp, nc, ep, threads)
@@ -468,6 +480,11 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		o.packed = r.constant
 	}
 	shifted := o.shifted && packed != nil && !r.training
+	hand := false
+	if o.handTo != nil {
+		o.handTo.padReady = false
+		hand = shifted && !wino && residual == nil && nc == 1 && o.handTo.runsShifted(r) && len(o.handTo.packs) > 0
+	}
 	var shiftedEp *kernels.Epilogue // the same for every sample
 	switch {
 	case wino:
@@ -483,7 +500,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 		o.cols = r.ws.take(o.cols[:0], slotCols, max(nc, blockThreads), im2colSize(o.cg, o.h, o.wd, &o.w, o.ow, rb))
 	}
 	o.call = convCall{r: r, x: x, wt: wt, y: y, ohw: ohw, rb: rb, blocks: blocks, blockThreads: blockThreads,
-		nc: nc, tile: tile, gonumTiles: gonumTiles, sparse: sparse, depthwise: depthwise, wino: wino, shifted: shifted,
+		nc: nc, tile: tile, gonumTiles: gonumTiles, sparse: sparse, depthwise: depthwise, wino: wino, shifted: shifted, hand: hand,
 		packed: packed, shiftedEp: shiftedEp, scale: scale, shift: shift, residual: residual, relu: relu}
 	if o.runChunk == nil {
 		o.runChunk = o.chunkForward // (a method value allocates: bound once per op)
@@ -500,7 +517,7 @@ type convCall struct {
 	x, wt, y                            []float32
 	ohw, rb, blocks, blockThreads, nc   int
 	tile, gonumTiles, sparse, depthwise bool
-	wino, shifted                       bool
+	wino, shifted, hand                 bool
 	packed                              []*kernels.PackedA
 	shiftedEp                           *kernels.Epilogue
 	scale, shift, residual              []float32
@@ -522,6 +539,9 @@ func (o *convOp) chunkForward(ci int) {
 				}
 				o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shift, c.relu, c.r.kernelThreads())
 			case c.shifted:
+				if c.hand && o.handOff(c.packed[0], x[:o.c*o.h*o.wd], o.cols[ci], c.shiftedEp, c.r.kernelThreads()) {
+					continue
+				}
 				var res []float32
 				if c.residual != nil {
 					res = c.residual[s*o.m*ohw:][:o.m*ohw]

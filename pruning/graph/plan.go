@@ -108,6 +108,7 @@ func (e *Executor) inferPlan(inShapes [][]int) (*plan, error) {
 		}
 		p.ops = append(p.ops, o)
 	}
+	e.planHandoffs(p)
 	return p, nil
 }
 
