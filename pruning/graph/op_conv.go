@@ -40,9 +40,9 @@ type convOp struct {
 	inPad    []float32
 	padReady bool
 	handoffs int // runs handed off (tests)
-	offs    []int32
-	maxOff  int
-	phases  []bool
+	offs     []int32
+	maxOff   int
+	phases   []bool
 	// fillRows[y] is where input row y's phase row starts in a channel's planes (-1:
 	// no tap reads it); fillCols[px] says which of its columns go to phase plane px:
 	// from column x0, every sw-th, n of them, to plane column q0 on.
