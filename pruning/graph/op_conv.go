@@ -33,6 +33,14 @@ type convOp struct {
 	// phases marks the planes some tap reads.
 	shifted bool
 	hq, wq  int
+	offs    []int32
+	maxOff  int
+	phases  []bool
+	// fillRows[y] is where input row y's phase row starts in a channel's planes (-1:
+	// no tap reads it); fillCols[px] says which of its columns go to phase plane px:
+	// from column x0, every sw-th, n of them, to plane column q0 on.
+	fillRows []int
+	fillCols []struct{ x0, n, q0 int }
 	// handTo is the convolution this one's output goes to alone, whose padded plane
 	// its GEMM fills directly when both run shifted (conv_handoff.go); inPad is that
 	// plane on the receiving one, padReady set while it holds this run's input.
@@ -40,14 +48,6 @@ type convOp struct {
 	inPad    []float32
 	padReady bool
 	handoffs int // runs handed off (tests)
-	offs     []int32
-	maxOff   int
-	phases   []bool
-	// fillRows[y] is where input row y's phase row starts in a channel's planes (-1:
-	// no tap reads it); fillCols[px] says which of its columns go to phase plane px:
-	// from column x0, every sw-th, n of them, to plane column q0 on.
-	fillRows []int
-	fillCols []struct{ x0, n, q0 int }
 	// winograd: at inference with constant weights, this 3×3 stride-1 convolution runs
 	// as Winograd's F(2×2, 3×3) (kernels.Winograd) over wth rows of wwq tiles (the
 	// last one of each row junk), planWinograd judging it faster than shifted.
