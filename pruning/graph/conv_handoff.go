@@ -99,18 +99,17 @@ func (o *convOp) handOff(pa *kernels.PackedA, xs, pad []float32, ep *kernels.Epi
 	// Zeros where b's padding is: before the first row, the junk columns between
 	// rows, after the last row; and past the last plane, what the GEMM wrote there.
 	in := b.inPad
+	gap := o.wq - o.ow // junk columns per row: 1 for a "same" 3×3 window
 	for c := range o.m {
 		base := c * cs
 		clear(in[base : base+off])
-		for y := range o.oh {
-			end := base + off + (y+1)*o.wq
-			if y == o.oh-1 {
-				end = base + cs
-			}
-			for i := base + off + y*o.wq + o.ow; i < end; i++ {
-				in[i] = 0
+		g0, last := base+off+o.ow, base+off+(o.oh-1)*o.wq+o.ow
+		for i := g0; i < last; i += o.wq {
+			for j := range gap {
+				in[i+j] = 0
 			}
 		}
+		clear(in[last : base+cs])
 	}
 	if end := (o.m-1)*cs + off + nc; end > o.m*cs {
 		clear(in[o.m*cs : end])

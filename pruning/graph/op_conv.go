@@ -313,12 +313,12 @@ func (o *convOp) fillPlane(xs, pad []float32) {
 			continue
 		}
 		clear(pad[end:first])
-		for y := range o.h - 1 {
-			for i := first + y*o.wq + o.wd; i < first+(y+1)*o.wq; i++ {
-				pad[i] = 0
+		end = first + (o.h-1)*o.wq + o.wd
+		for i := first + o.wd; i < end; i += o.wq {
+			for j := range o.wq - o.wd { // (1 for a "same" 3×3 window)
+				pad[i+j] = 0
 			}
 		}
-		end = first + (o.h-1)*o.wq + o.wd
 	}
 	if padded {
 		clear(pad[end:])
