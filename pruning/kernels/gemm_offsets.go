@@ -17,11 +17,24 @@ func (pa *PackedA) OffsetCols(n int) int {
 }
 
 // narrow8 reports whether GemmAOffsets computes the last columns of an n-wide product
-// with pa as an 8-wide panel of 8×8 tiles: when at most 8 columns are left over from
-// whole tiles and pa's rows come in eights.
+// with pa as an 8-wide panel of 8×8 tiles (and a 4×8 one): when at most 8 columns
+// are left over from whole tiles and pa's rows come in fours.
 func (pa *PackedA) narrow8(n int) bool {
 	r := n % pa.kern.nr
-	return pa.kern.offsets8x8 != nil && pa.kern.mr == 4 && pa.M%8 == 0 && r > 0 && r <= 8
+	return pa.kern.offsets8x8 != nil && pa.kern.offsets4x8 != nil && pa.kern.mr == 4 && pa.M%4 == 0 && r > 0 && r <= 8
+}
+
+// offsetsNarrow computes the 8-wide tiles of rows [0, m) (m a multiple of 4) of a
+// narrow edge: 8×8 tiles from pairs of A's 4-row panels (ap, kc floats per row), and
+// a 4×8 tile from the last panel when m is not a multiple of 8.
+func (pa *PackedA) offsetsNarrow(m, kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool) {
+	ir := 0
+	for ; ir+8 <= m; ir += 8 {
+		pa.kern.offsets8x8(kc, ap[ir*kc:(ir+8)*kc], b, offs, c[ir*ldc:], ldc, accumulate)
+	}
+	if ir < m {
+		pa.kern.offsets4x8(kc, ap[ir*kc:(ir+4)*kc], b, offs, c[ir*ldc:], ldc, accumulate)
+	}
 }
 
 // offsetKernel reports whether GemmAOffsets runs pa through the micro-kernel.
@@ -81,15 +94,13 @@ func GemmAOffsets(pa *PackedA, n int, b []float32, offs []int32, c []float32, ld
 }
 
 // gemmOffsets8 computes the last, 8-wide panel of GemmAOffsets from column j, in 8×8
-// tiles, then applies ep to it.
+// tiles (and a 4×8 one), then applies ep to it.
 func gemmOffsets8(pa *PackedA, j int, b []float32, offs []int32, c []float32, ldc int, ep *Epilogue) {
 	bj := b[j:]
 	for pc := 0; pc < pa.K; pc += kcBlock {
 		kc := min(kcBlock, pa.K-pc)
 		o := offs[pc : pc+kc]
-		for ir := 0; ir < pa.M; ir += 8 {
-			pa.kern.offsets8x8(kc, pa.data[pc*pa.mPad+ir*kc:pc*pa.mPad+(ir+8)*kc], bj, o, c[ir*ldc+j:], ldc, pc > 0)
-		}
+		pa.offsetsNarrow(pa.M, kc, pa.data[pc*pa.mPad:pc*pa.mPad+pa.M*kc], bj, o, c[j:], ldc, pc > 0)
 	}
 	if ep.active() {
 		for i := range pa.M {

@@ -62,7 +62,7 @@ func offsetsCase(t *testing.T, r *rand.Rand, m, n, k int, shift, relu bool, thre
 
 func TestGemmAOffsets(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, m := range []int{1, 4, 5, 6, 8, 16, 30} {
+	for _, m := range []int{1, 4, 5, 6, 8, 12, 16, 28, 30} { // (12, 28: a 4×8 tile after the 8×8 ones)
 		for _, n := range []int{1, 8, 23, 24, 30, 49, 56, 840} {
 			for _, k := range []int{1, 3, 9, 144, 257, 600} {
 				offsetsCase(t, r, m, n, k, m%2 == 0, n%2 == 1, 1+(m+n+k)%2)

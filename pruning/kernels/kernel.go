@@ -20,6 +20,9 @@ type kernel struct {
 	// consecutive mr=4 panels of A (no epilogue): the last panel of a GemmAOffsets
 	// whose width is 8 past a multiple of nr.
 	offsets8x8 func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool)
+	// offsets4x8 is offsets8x8 for one panel (a 4×8 tile), for filters that come in
+	// fours but not eights.
+	offsets4x8 func(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool)
 	name       string
 }
 

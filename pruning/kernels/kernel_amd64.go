@@ -34,6 +34,9 @@ func axpyAVX2(a float32, x, y *float32, n int)
 func deinterleave2AVX2(even, odd *float32, ldd int, src *float32, lds int, pairs, rows int)
 
 //go:noescape
+func kern4x8o(kc int, ap *float32, b *float32, offs *int32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func kern8x8o(kc int, ap *float32, b *float32, offs *int32, c *float32, ldc int, accumulate bool)
 
 //go:noescape
@@ -41,7 +44,7 @@ func addReluRowsAVX2(dst *float32, ldd int, x *float32, ldx int, y *float32, ldy
 
 // avx2Kernel is the 4×24 AVX2/FMA micro-kernel: twelve 8-wide accumulators, three
 // vectors of B and one broadcast of A per k step, all sixteen YMM registers.
-var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, offsets: kernel4x24o, offsets8x8: kernel8x8o, name: "avx2-4x24"}
+var avx2Kernel = kernel{mr: 4, nr: 24, full: kernel4x24, fused: kernel4x24x, narrow: kernel4xNarrow, offsets: kernel4x24o, offsets8x8: kernel8x8o, offsets4x8: kernel4x8o, name: "avx2-4x24"}
 
 // kernel4x24 adds the tile's product to C: kernel4x24x accumulating, with no epilogue.
 func kernel4x24(kc int, ap, bp []float32, ldbp int, c []float32, ldc int) {
@@ -83,6 +86,17 @@ func kernel8x8o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, acc
 	_ = offs[kc-1]
 	_ = c[7*ldc+7]
 	kern8x8o(kc, unsafe.SliceData(ap), unsafe.SliceData(b), &offs[0], unsafe.SliceData(c), ldc, accumulate)
+}
+
+// kernel4x8o is kernel8x8o for one 4-row panel at ap (4·kc floats): a 4×8 tile.
+func kernel4x8o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool) {
+	if kc <= 0 {
+		panic("kernels: kernel4x8o: empty k block")
+	}
+	_ = ap[4*kc-1]
+	_ = offs[kc-1]
+	_ = c[3*ldc+7]
+	kern4x8o(kc, unsafe.SliceData(ap), unsafe.SliceData(b), &offs[0], unsafe.SliceData(c), ldc, accumulate)
 }
 
 // kernel4x24x is kernel4x24 that overwrites C unless accumulate is set and applies ep

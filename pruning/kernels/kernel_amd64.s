@@ -950,3 +950,51 @@ k88store:
 	VMOVUPS Y7, (DX)(R9*1)
 	VZEROUPPER
 	RET
+
+// func kern4x8o(kc int, ap *float32, b *float32, offs *int32, c *float32, ldc int, accumulate bool)
+//
+// kern8x8o for one 4-row panel: the last panel of a narrow edge when the filters
+// come in fours but not eights (28 filters: three 8×8 tiles and this one).
+TEXT ·kern4x8o(SB), NOSPLIT, $0-49
+	MOVQ kc+0(FP), CX
+	MOVQ ap+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ offs+24(FP), R8
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R9
+	SHLQ $2, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+k48loop:
+	MOVLQSX (R8), AX
+	VMOVUPS (DI)(AX*4), Y8
+	VBROADCASTSS 0(SI), Y9
+	VBROADCASTSS 4(SI), Y10
+	VBROADCASTSS 8(SI), Y11
+	VBROADCASTSS 12(SI), Y12
+	VFMADD231PS Y8, Y9, Y0
+	VFMADD231PS Y8, Y10, Y1
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y8, Y12, Y3
+	ADDQ $4, R8
+	ADDQ $16, SI
+	DECQ CX
+	JNZ k48loop
+	MOVBQZX accumulate+48(FP), AX
+	TESTQ AX, AX
+	JZ k48store
+	VADDPS (DX), Y0, Y0
+	VADDPS (DX)(R9*1), Y1, Y1
+	LEAQ (DX)(R9*2), BX
+	VADDPS (BX), Y2, Y2
+	VADDPS (BX)(R9*1), Y3, Y3
+k48store:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, (DX)(R9*1)
+	LEAQ (DX)(R9*2), DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, (DX)(R9*1)
+	VZEROUPPER
+	RET

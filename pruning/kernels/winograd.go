@@ -261,9 +261,7 @@ func (wf *Winograd) gemmsOf(q0, q1, nb int, v []float32, vx int, m []float32, mx
 		switch {
 		case rest == 0:
 		case pa0.narrow8(nb):
-			for ir := 0; ir < wf.K; ir += 8 {
-				kern.offsets8x8(wf.C, pa.data[ir*wf.C:(ir+8)*wf.C], b[full:], wf.offs, c[ir*ld+full:], ld, false)
-			}
+			pa.offsetsNarrow(wf.K, wf.C, pa.data, b[full:], wf.offs, c[full:], ld, false)
 		default:
 			kern.offsets(panels, wf.C, pa.data, b[full:], wf.offs, c[full:], ld, false, tileEpilogue{})
 		}

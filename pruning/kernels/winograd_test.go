@@ -74,7 +74,7 @@ func directConv3x3(x, wt []float32, k, c, h, w, pt, pl, oh, ow int, scale, shift
 func TestWinogradConv(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := []struct{ k, c, h, w, p int }{
-		{16, 16, 28, 28, 1}, {32, 32, 14, 14, 1}, {64, 64, 7, 7, 1},
+		{16, 16, 28, 28, 1}, {32, 32, 14, 14, 1}, {64, 64, 7, 7, 1}, {28, 12, 14, 14, 1}, {12, 24, 14, 14, 1}, // (28, 12: a 4×8 tile in the 8-wide edge)
 		{8, 3, 5, 7, 1}, {5, 2, 7, 5, 0}, {6, 4, 9, 9, 0}, {4, 300, 6, 6, 1}, {1, 1, 3, 3, 0}, {3, 2, 4, 40, 1},
 	}
 	for _, tc := range cases {
