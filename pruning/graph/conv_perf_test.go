@@ -31,6 +31,8 @@ var convBenchShapes = []struct {
 	{"resnet8.l3.conv2", 64, 7, 64, 3, 1, 1},
 	// structured-kd-full, ResNet-8 pruned to 4.36× fewer MACs (bench/pruning)
 	{"pruned.stem", 1, 28, 4, 3, 1, 1},
+	{"fashion.stem", 1, 28, 12, 3, 1, 1}, // (the Fashion-MNIST variant's)
+	{"fashion.l2.down", 12, 28, 28, 1, 2, 0},
 	{"pruned.l1.conv1", 4, 28, 12, 3, 1, 1},
 	{"pruned.l1.conv2", 12, 28, 4, 3, 1, 1},
 	{"pruned.l2.conv1", 4, 28, 24, 3, 2, 1},
