@@ -64,8 +64,11 @@ func WithSparse(on bool) Option { return func(c *execConfig) { c.sparse = on } }
 // (with a fused BatchNormalization's scale folded in) at the first Run instead of at
 // every Run, as ONNX Runtime prepacks weights when it loads a model, and Run binds
 // the parameter tensors once per input shape instead of looking each one up every
-// time. Like WithSparse, it snapshots the weights: compile again after changing or
-// replacing them. Training-mode Forward ignores it.
+// time. On two or more threads, the first batch-1 run also times whole runs with the
+// convolutions sharing the helper goroutines and alone, and keeps the faster (a pruned
+// model's small convolutions may split for less than the split costs). Like
+// WithSparse, it snapshots the weights: compile again after changing or replacing
+// them. Training-mode Forward ignores it.
 func WithConstantWeights(on bool) Option { return func(c *execConfig) { c.constant = on } }
 
 // WithWinograd lets Conv run ungrouped 3×3 stride-1 convolutions (of 4 input
