@@ -94,7 +94,12 @@ func (o *convOp) handOff(pa *kernels.PackedA, xs, pad []float32, ep *kernels.Epi
 	if len(b.inPad) < size {
 		b.inPad = make([]float32, size)
 	}
-	o.fillPhases(xs, pad)
+	if o.padReady {
+		// Handed this run's input in turn (a chain of such convolutions).
+		pad, o.padReady = o.inPad, false
+	} else {
+		o.fillPhases(xs, pad)
+	}
 	kernels.GemmAOffsets(pa, n, pad, o.offs, b.inPad[off:], cs, ep, threads)
 	// Zeros where b's padding is: before the first row, the junk columns between
 	// rows, after the last row; and past the last plane, what the GEMM wrote there.

@@ -78,3 +78,44 @@ func TestConvHandoff(t *testing.T) {
 		}
 	}
 }
+
+// TestConvHandoffChain runs three 3×3 convolutions in a row, each with its Relu (no
+// shortcut): the middle one is handed its input and hands its output on in the same
+// run.
+func TestConvHandoffChain(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	g := New("chain", 13)
+	g.Inputs = []Value{{Name: "x", Shape: []int{DynamicDim, 3, 12, 12}}}
+	g.Params["w1"], g.Params["w2"], g.Params["w3"] = randT(r, 8, 3, 3, 3), randT(r, 12, 8, 3, 3), randT(r, 4, 12, 3, 3)
+	g.Params["b1"], g.Params["b2"], g.Params["b3"] = randT(r, 8), randT(r, 12), randT(r, 4)
+	pad1 := map[string]Attr{"pads": IntsAttr(1, 1, 1, 1)}
+	in := "x"
+	for i := 1; i <= 3; i++ {
+		c, a := fmt.Sprintf("c%d", i), fmt.Sprintf("a%d", i)
+		g.Nodes = append(g.Nodes,
+			&Node{Name: "conv" + c[1:], Op: "Conv", Inputs: []string{in, "w" + c[1:], "b" + c[1:]}, Outputs: []string{c}, Attrs: pad1},
+			&Node{Name: "relu" + c[1:], Op: "Relu", Inputs: []string{c}, Outputs: []string{a}})
+		in = a
+	}
+	g.Outputs = []Value{{Name: in}}
+	plain, err := Compile(g, WithTraining(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused, err := Compile(g, WithThreads(1), WithConstantWeights(true), WithWinograd(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := range 4 {
+		x := map[string]*tensor.Tensor{"x": randT(r, 1, 3, 12, 12)}
+		want, got := runBoth(t, plain, fused, x)
+		closeTo(t, got[in].Data, want[in].Data, 1e-4)
+		if run > 0 && !serialGemmTiles() {
+			for k, name := range []string{"conv1", "conv2"} {
+				if o := fused.recent.ops[2*k].(*convOp); o.handoffs == 0 {
+					t.Fatalf("run %d: %s did not hand off", run, name)
+				}
+			}
+		}
+	}
+}
