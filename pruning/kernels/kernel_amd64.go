@@ -79,23 +79,26 @@ func kernel4xNarrow(w, kc int, ap, bp []float32, ldbp int, c []float32, ldc int)
 // consecutive packed 4-row panels at ap (4·kc floats each) and the 8-wide B whose row
 // p is b[offs[p]:offs[p]+8]. The caller has checked b's bounds.
 func kernel8x8o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool) {
-	if kc <= 0 {
-		panic("kernels: kernel8x8o: empty k block")
-	}
-	_ = ap[8*kc-1]
-	_ = offs[kc-1]
-	_ = c[7*ldc+7]
-	kern8x8o(kc, unsafe.SliceData(ap), unsafe.SliceData(b), &offs[0], unsafe.SliceData(c), ldc, accumulate)
+	kernelNx8o(8, kc, ap, b, offs, c, ldc, accumulate)
 }
 
 // kernel4x8o is kernel8x8o for one 4-row panel at ap (4·kc floats): a 4×8 tile.
 func kernel4x8o(kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool) {
+	kernelNx8o(4, kc, ap, b, offs, c, ldc, accumulate)
+}
+
+// kernelNx8o checks the bounds of an rows×8 tile (rows 4 or 8) and runs its kernel.
+func kernelNx8o(rows, kc int, ap, b []float32, offs []int32, c []float32, ldc int, accumulate bool) {
 	if kc <= 0 {
-		panic("kernels: kernel4x8o: empty k block")
+		panic("kernels: offsets 8-wide tile: empty k block")
 	}
-	_ = ap[4*kc-1]
+	_ = ap[rows*kc-1]
 	_ = offs[kc-1]
-	_ = c[3*ldc+7]
+	_ = c[(rows-1)*ldc+7]
+	if rows == 8 {
+		kern8x8o(kc, unsafe.SliceData(ap), unsafe.SliceData(b), &offs[0], unsafe.SliceData(c), ldc, accumulate)
+		return
+	}
 	kern4x8o(kc, unsafe.SliceData(ap), unsafe.SliceData(b), &offs[0], unsafe.SliceData(c), ldc, accumulate)
 }
 

@@ -2,6 +2,13 @@
 
 #include "textflag.h"
 
+// ZERO4 clears the accumulators Y0-Y3.
+#define ZERO4 \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3
+
 // ZERO8 clears the accumulators Y0-Y7.
 #define ZERO8 \
 	VXORPS Y0, Y0, Y0; \
@@ -556,10 +563,7 @@ TEXT ·kern4x8(SB), NOSPLIT, $0-48
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ZERO4
 kern4x8loop:
 	VMOVUPS 0(DI), Y12
 	VBROADCASTSS 0(SI), Y15
@@ -879,6 +883,36 @@ didone:
 	VZEROUPPER
 	RET
 
+// PANEL8(ap, a0, a1, a2, a3) adds one k step of a 4-row panel (the four values of A
+// at ap) times the 8 values of B in Y8 to the accumulators a0-a3 (kern8x8o, kern4x8o).
+#define PANEL8(ap, a0, a1, a2, a3) \
+	VBROADCASTSS 0(ap), Y9; \
+	VBROADCASTSS 4(ap), Y10; \
+	VBROADCASTSS 8(ap), Y11; \
+	VBROADCASTSS 12(ap), Y12; \
+	VFMADD231PS Y8, Y9, a0; \
+	VFMADD231PS Y8, Y10, a1; \
+	VFMADD231PS Y8, Y11, a2; \
+	VFMADD231PS Y8, Y12, a3
+
+// STORE4x8(acc, a0, a1, a2, a3) writes four 8-wide rows of C from DX (row stride R9)
+// and moves DX two rows on, first adding C's rows when acc (a register) is not zero.
+#define STORE4x8(acc, a0, a1, a2, a3, skip) \
+	TESTQ acc, acc; \
+	JZ skip; \
+	VADDPS (DX), a0, a0; \
+	VADDPS (DX)(R9*1), a1, a1; \
+	LEAQ (DX)(R9*2), BX; \
+	VADDPS (BX), a2, a2; \
+	VADDPS (BX)(R9*1), a3, a3; \
+skip: \
+	VMOVUPS a0, (DX); \
+	VMOVUPS a1, (DX)(R9*1); \
+	LEAQ (DX)(R9*2), DX; \
+	VMOVUPS a2, (DX); \
+	VMOVUPS a3, (DX)(R9*1); \
+	LEAQ (DX)(R9*2), DX
+
 // func kern8x8o(kc int, ap *float32, b *float32, offs *int32, c *float32, ldc int, accumulate bool)
 //
 // C[8×8] (+)= A[8×kc] · B[kc×8] for a B given by row offsets (row p is the 8 floats
@@ -901,53 +935,16 @@ TEXT ·kern8x8o(SB), NOSPLIT, $0-49
 k88loop:
 	MOVLQSX (R8), AX
 	VMOVUPS (DI)(AX*4), Y8
-	VBROADCASTSS 0(SI), Y9
-	VBROADCASTSS 4(SI), Y10
-	VBROADCASTSS 8(SI), Y11
-	VBROADCASTSS 12(SI), Y12
-	VFMADD231PS Y8, Y9, Y0
-	VFMADD231PS Y8, Y10, Y1
-	VFMADD231PS Y8, Y11, Y2
-	VFMADD231PS Y8, Y12, Y3
-	VBROADCASTSS 0(R10), Y9
-	VBROADCASTSS 4(R10), Y10
-	VBROADCASTSS 8(R10), Y11
-	VBROADCASTSS 12(R10), Y12
-	VFMADD231PS Y8, Y9, Y4
-	VFMADD231PS Y8, Y10, Y5
-	VFMADD231PS Y8, Y11, Y6
-	VFMADD231PS Y8, Y12, Y7
+	PANEL8(SI, Y0, Y1, Y2, Y3)
+	PANEL8(R10, Y4, Y5, Y6, Y7)
 	ADDQ $4, R8
 	ADDQ $16, SI
 	ADDQ $16, R10
 	DECQ CX
 	JNZ k88loop
 	MOVBQZX accumulate+48(FP), AX
-	TESTQ AX, AX
-	JZ k88store
-	VADDPS (DX), Y0, Y0
-	VADDPS (DX)(R9*1), Y1, Y1
-	LEAQ (DX)(R9*2), BX
-	VADDPS (BX), Y2, Y2
-	VADDPS (BX)(R9*1), Y3, Y3
-	LEAQ (BX)(R9*2), BX
-	VADDPS (BX), Y4, Y4
-	VADDPS (BX)(R9*1), Y5, Y5
-	LEAQ (BX)(R9*2), BX
-	VADDPS (BX), Y6, Y6
-	VADDPS (BX)(R9*1), Y7, Y7
-k88store:
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, (DX)(R9*1)
-	LEAQ (DX)(R9*2), DX
-	VMOVUPS Y2, (DX)
-	VMOVUPS Y3, (DX)(R9*1)
-	LEAQ (DX)(R9*2), DX
-	VMOVUPS Y4, (DX)
-	VMOVUPS Y5, (DX)(R9*1)
-	LEAQ (DX)(R9*2), DX
-	VMOVUPS Y6, (DX)
-	VMOVUPS Y7, (DX)(R9*1)
+	STORE4x8(AX, Y0, Y1, Y2, Y3, k88s0)
+	STORE4x8(AX, Y4, Y5, Y6, Y7, k88s1)
 	VZEROUPPER
 	RET
 
@@ -963,38 +960,16 @@ TEXT ·kern4x8o(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ZERO4
 k48loop:
 	MOVLQSX (R8), AX
 	VMOVUPS (DI)(AX*4), Y8
-	VBROADCASTSS 0(SI), Y9
-	VBROADCASTSS 4(SI), Y10
-	VBROADCASTSS 8(SI), Y11
-	VBROADCASTSS 12(SI), Y12
-	VFMADD231PS Y8, Y9, Y0
-	VFMADD231PS Y8, Y10, Y1
-	VFMADD231PS Y8, Y11, Y2
-	VFMADD231PS Y8, Y12, Y3
+	PANEL8(SI, Y0, Y1, Y2, Y3)
 	ADDQ $4, R8
 	ADDQ $16, SI
 	DECQ CX
 	JNZ k48loop
 	MOVBQZX accumulate+48(FP), AX
-	TESTQ AX, AX
-	JZ k48store
-	VADDPS (DX), Y0, Y0
-	VADDPS (DX)(R9*1), Y1, Y1
-	LEAQ (DX)(R9*2), BX
-	VADDPS (BX), Y2, Y2
-	VADDPS (BX)(R9*1), Y3, Y3
-k48store:
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, (DX)(R9*1)
-	LEAQ (DX)(R9*2), DX
-	VMOVUPS Y2, (DX)
-	VMOVUPS Y3, (DX)(R9*1)
+	STORE4x8(AX, Y0, Y1, Y2, Y3, k48s0)
 	VZEROUPPER
 	RET
