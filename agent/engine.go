@@ -17,9 +17,10 @@ type model struct {
 	input       string
 	outputs     []string
 	sampleShape []int64
-	// out is reused from run to run (graph.Executor.RunInto): the timed loop allocates
-	// nothing.
-	out map[string]*tensor.Tensor
+	// in, out and outs are reused from run to run (graph.Executor.RunInto): the timed
+	// loop allocates nothing.
+	in, out map[string]*tensor.Tensor
+	outs    []*tensor.Tensor
 }
 
 // loadModel decodes ONNX bytes with the engine and compiles them for threads
@@ -85,14 +86,15 @@ func sampleShapeOf(in graph.Value, manifest []int64) ([]int64, error) {
 // the next run.
 func (m *model) run(ctx context.Context, x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	if m.out == nil {
-		m.out = make(map[string]*tensor.Tensor, len(m.outputs))
+		m.in, m.out = make(map[string]*tensor.Tensor, 1), make(map[string]*tensor.Tensor, len(m.outputs))
+		m.outs = make([]*tensor.Tensor, len(m.outputs))
 	}
-	if err := m.exec.RunInto(ctx, map[string]*tensor.Tensor{m.input: x}, m.out); err != nil {
+	m.in[m.input] = x
+	if err := m.exec.RunInto(ctx, m.in, m.out); err != nil {
 		return nil, err
 	}
-	outs := make([]*tensor.Tensor, len(m.outputs))
 	for i, name := range m.outputs {
-		outs[i] = m.out[name]
+		m.outs[i] = m.out[name]
 	}
-	return outs, nil
+	return m.outs, nil
 }

@@ -65,15 +65,13 @@ func (o *convOp) canHandTo(b *convOp) bool {
 }
 
 // runsShifted reports whether o's next forward on r runs shifted with no timing of
-// its routes first (a run that times them reads its input more than once).
+// its routes first (a run that times them reads its input more than once). o is a
+// hand-off's receiver: one sample (canHandTo).
 func (o *convOp) runsShifted(r *runState) bool {
-	if !o.shifted || r.training || serialGemmTiles() || o.sparse != nil || o.n != 1 {
+	if !o.shifted || r.training || serialGemmTiles() || o.sparse != nil {
 		return false
 	}
-	if o.winograd && r.winograd && r.constant {
-		return !r.forceWino && o.winoPick == winoSlower
-	}
-	return true
+	return !o.winogradAllowed(r) || !r.forceWino && o.winoPick == winoSlower
 }
 
 // handOff computes one sample of o into its consumer b's padded plane (see the top

@@ -70,6 +70,13 @@ func alternate(ways, rounds int, budget time.Duration, run func(way int) error) 
 	return best, nil
 }
 
+// winogradAllowed reports whether this run may take the Winograd route (planned, and
+// allowed: inference with constant weights, the packed kernels, no sparse form);
+// winoPick then says whether it does.
+func (o *convOp) winogradAllowed(r *runState) bool {
+	return o.winograd && r.winograd && r.constant && !r.training && !serialGemmTiles() && o.sparse == nil
+}
+
 // planWinograd decides whether inference with constant weights may run this
 // convolution as Winograd's F(2×2, 3×3) (see convOp.winograd): for ungrouped 3×3
 // windows of stride 1 and dilation 1 over at least winoMinChannels channels. The

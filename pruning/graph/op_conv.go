@@ -458,7 +458,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	// per GEMM (row block and sample), with a fused BatchNormalization's scale folded
 	// in; the GEMM then applies the shift, residual and Relu as it stores its output,
 	// instead of a pass over the output after it.
-	wino := o.winograd && r.winograd && r.constant && !r.training && !gonumTiles && !sparse
+	wino := o.winogradAllowed(r)
 	switch {
 	case wino && r.forceWino:
 		o.winoPick = winoFaster
@@ -483,7 +483,7 @@ func (o *convOp) forward(r *runState, in, out []*tensor.Tensor) {
 	hand := false
 	if o.handTo != nil {
 		o.handTo.padReady = false
-		hand = shifted && !wino && residual == nil && nc == 1 && o.handTo.runsShifted(r) && len(o.handTo.packs) > 0
+		hand = shifted && !wino && residual == nil && o.handTo.runsShifted(r) && len(o.handTo.packs) > 0
 	}
 	var shiftedEp *kernels.Epilogue // the same for every sample
 	switch {
@@ -530,21 +530,17 @@ func (o *convOp) chunkForward(ci int) {
 	x, wt, y, ohw := c.x, c.wt, c.y, c.ohw
 	lo, hi := o.chunk(ci, c.nc)
 	for s := lo; s < hi; s++ {
+		var res []float32 // sample s's residual, for the Winograd and shifted routes
+		if c.residual != nil {
+			res = c.residual[s*o.m*ohw:][:o.m*ohw]
+		}
 		for g := 0; g < o.group; g++ {
 			switch {
 			case c.wino:
-				var res []float32
-				if c.residual != nil {
-					res = c.residual[s*o.m*ohw:][:o.m*ohw]
-				}
 				o.winogradForward(x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shift, c.relu, c.r.kernelThreads())
 			case c.shifted:
 				if c.hand && o.handOff(c.packed[0], x[:o.c*o.h*o.wd], o.cols[ci], c.shiftedEp, c.r.kernelThreads()) {
 					continue
-				}
-				var res []float32
-				if c.residual != nil {
-					res = c.residual[s*o.m*ohw:][:o.m*ohw]
 				}
 				o.shiftedForward(c.packed[0], x[s*o.c*o.h*o.wd:][:o.c*o.h*o.wd], y[s*o.m*ohw:][:o.m*ohw], res, o.cols[ci], o.dcols[ci], c.shiftedEp, c.relu, c.r.kernelThreads())
 			case c.depthwise:

@@ -20,7 +20,7 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 		return nil, err
 	}
 	r := &e.rs
-	*r = runState{training: training, constant: e.cfg.constant && !e.cfg.training, winograd: !e.cfg.noWinograd, forceWino: e.cfg.forceWino, threads: e.cfg.threads, alone: p.sharing == shareAlone, rng: e.rng, ws: &e.ws}
+	*r = e.runStateFor(p, training)
 	timing := e.cfg.timing && !training
 	for k := range e.nodes {
 		if k&15 == 15 {
@@ -56,6 +56,20 @@ func (e *Executor) forward(ctx context.Context, inputs map[string]*tensor.Tensor
 		p.ops[k].forward(r, p.inT[k], p.outT[k])
 	}
 	return p, nil
+}
+
+// runStateFor is the state of a forward of plan p (training or inference) under the
+// executor's options.
+func (e *Executor) runStateFor(p *plan, training bool) runState {
+	return runState{training: training, constant: e.cfg.constant && !e.cfg.training, winograd: !e.cfg.noWinograd, forceWino: e.cfg.forceWino,
+		threads: e.cfg.threads, alone: p.sharing == shareAlone, rng: e.rng, ws: &e.ws}
+}
+
+// keepTimings saves the per-node timings and returns what puts them back: the runs
+// an executor makes to choose among its routes are not the caller's.
+func (e *Executor) keepTimings() (restore func()) {
+	saved := append([]NodeTiming(nil), e.timings...)
+	return func() { copy(e.timings, saved) }
 }
 
 // Run computes the graph outputs in inference mode (BatchNormalization uses its running

@@ -43,8 +43,7 @@ func (e *Executor) pickSharing(ctx context.Context, p *plan, inputs map[string]*
 		p.sharing = shareHelpers
 		return nil
 	}
-	saved := append([]NodeTiming(nil), e.timings...)
-	defer copy(e.timings, saved)
+	defer e.keepTimings()()
 	best, err := alternate(2, shareTimingRounds, shareTimingBudget, func(way int) error {
 		p.sharing = []shareChoice{shareHelpers, shareAlone}[way]
 		if p.sharing == shareAlone {

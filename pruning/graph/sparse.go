@@ -84,18 +84,17 @@ func (e *Executor) chooseSparsePlan(p *plan) error {
 	if !e.sparseReady || e.cfg.forceSparse || e.cfg.training || e.sparseCand == nil {
 		return nil
 	}
-	saved := append([]NodeTiming(nil), e.timings...)
-	defer copy(e.timings, saved)
+	defer e.keepTimings()()
 	if _, err := e.warmRun(p.inShapes, 3); err != nil {
 		return err
 	}
-	rs := &runState{threads: e.cfg.threads, rng: e.rng, ws: &e.ws, constant: e.cfg.constant, winograd: !e.cfg.noWinograd}
+	rs := e.runStateFor(p, false)
 	for k, f := range e.sparseCand {
 		if f == nil {
 			continue
 		}
 		so := p.ops[k].(sparseCapable)
-		if sparseFaster(so, f, rs, p.inT[k], p.outT[k]) {
+		if sparseFaster(so, f, &rs, p.inT[k], p.outT[k]) {
 			so.setSparse(f)
 		}
 	}

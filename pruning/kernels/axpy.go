@@ -28,23 +28,12 @@ func CopyRows(dst []float32, ldd int, src []float32, lds int, n, rows int) {
 	}
 }
 
-// AddReluRows is AddRelu over rows rows of n elements, each operand with its row
-// stride: dst = x + y, clamped at zero with relu; dst must overlap neither x nor y.
-// It panics when a matrix does not fit its slice.
-func AddReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, relu bool) {
-	checkMatrix("AddReluRows dst", rows, n, dst, ldd)
-	checkMatrix("AddReluRows x", rows, n, x, ldx)
-	checkMatrix("AddReluRows y", rows, n, y, ldy)
-	if rows > 0 && n > 0 {
-		addReluRows(dst, ldd, x, ldx, y, ldy, n, rows, true, relu)
-	}
-}
-
-// GatherPlanes is CopyRows, or AddReluRows with y, over planes planes of rows rows:
-// plane p of dst starts at p·dPlane, of x at p·xPlane, of y at p·yPlane, each with
-// its own row stride. y nil copies x (relu is then ignored: it clamps sums). It is
-// one call for a convolution's output channels, gathered from a GEMM's wider rows.
-// It panics when a plane does not fit its slice or a stride is negative.
+// GatherPlanes copies planes planes of rows rows of n elements from x to dst, or with
+// y sets dst = x + y, clamped at zero with relu: plane p of dst starts at p·dPlane, of
+// x at p·xPlane, of y at p·yPlane, each with its own row stride. y nil copies x (relu
+// is then ignored: it clamps sums). dst must overlap neither x nor y. It is one call
+// for a convolution's output channels, gathered from a GEMM's wider rows. It panics
+// when a plane does not fit its slice or a stride is negative.
 func GatherPlanes(dst []float32, ldd, dPlane int, x []float32, ldx, xPlane int, y []float32, ldy, yPlane int, n, rows, planes int, relu bool) {
 	if planes < 0 || dPlane < 0 || xPlane < 0 || yPlane < 0 {
 		panic(fmt.Sprintf("kernels: GatherPlanes: %d planes with strides %d, %d, %d", planes, dPlane, xPlane, yPlane))

@@ -191,8 +191,9 @@ func axpy(a float32, x, y []float32) {
 	axpyAVX2(a, unsafe.SliceData(x), unsafe.SliceData(y), len(y))
 }
 
-// addReluRows is addRelu over rows of n elements, each operand with its row stride;
-// y is unused (and may be nil) with add unset. The caller has checked the bounds.
+// addReluRows sets dst = x + y (add), clamped at zero with relu, or copies x, over rows
+// of n elements, each operand with its row stride; y is unused (and may be nil) with
+// add unset. The caller has checked the bounds.
 func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, add, relu bool) {
 	if !hasAVX2FMA {
 		addReluRowsGeneric(dst, ldd, x, ldx, y, ldy, n, rows, add, relu)

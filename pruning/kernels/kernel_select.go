@@ -13,7 +13,8 @@ func microKernel() kernel { return genericKernel }
 // axpy computes y += a·x over len(y) elements; x must be at least as long.
 func axpy(a float32, x, y []float32) { axpyGeneric(a, x, y) }
 
-// addReluRows is addRelu over rows of n elements, each operand with its row stride.
+// addReluRows sets dst = x + y (add), clamped at zero with relu, or copies x, over rows
+// of n elements, each operand with its row stride.
 func addReluRows(dst []float32, ldd int, x []float32, ldx int, y []float32, ldy int, n, rows int, add, relu bool) {
 	addReluRowsGeneric(dst, ldd, x, ldx, y, ldy, n, rows, add, relu)
 }

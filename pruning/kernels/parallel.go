@@ -85,12 +85,13 @@ func parallelFor(n, grain int, work int, fn func(lo, hi int)) {
 // training steps ran 12-25% slower.
 func sharedFor(n, grain, work, maxThreads int, fn func(lo, hi int)) {
 	defer activeCalls.Add(-1)
+	active := int(activeCalls.Add(1)) // (an inline call holds a thread too)
 	grain = max(grain, 1)
-	threads, chunks := share(n, grain, int(activeCalls.Add(1)))
+	threads, chunks := share(n, grain, active)
 	if maxThreads > 0 {
 		threads = min(threads, maxThreads)
 	}
-	if threads <= 1 || work < minSharedWork {
+	if threads <= 1 || inline(work, maxThreads) {
 		fn(0, n)
 		return
 	}
@@ -110,9 +111,9 @@ func share(n, grain, active int) (threads, chunks int) {
 // balance uneven chunks, few enough that claiming them costs nothing.
 const maxSharedUnits = 64
 
-// inline reports whether sharedFor would run work multiply-adds capped at maxThreads
-// on the caller alone,
-// so that a caller can skip making the closure (allocated on every call).
+// inline reports whether sharedFor runs work multiply-adds capped at maxThreads on
+// the caller alone whatever the other calls, so that a caller can skip making the
+// closure (allocated on every call).
 func inline(work, maxThreads int) bool {
 	return work < minSharedWork || MaxThreads() == 1 || maxThreads == 1
 }

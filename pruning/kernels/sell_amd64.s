@@ -80,14 +80,7 @@ g1:
 	VFMADD231PS (DI), Y4, Y0
 store:
 	VADDPS Y1, Y0, Y0
-	MOVQ tmp+80(FP), SI
-	VMOVUPS Y0, (SI)
-	MOVQ $8, BX
-	CMPQ R15, $1
-	JNE scatter
-	MOVQ lastRows+40(FP), BX
-scatter:
-	MOVQ flags+72(FP), CX
+	SLICE_SUMS(Y0, tmp+80(FP), lastRows+40(FP), flags+72(FP))
 	STORE_SLICE(R14, slice)
 done:
 	VZEROUPPER

@@ -34,8 +34,9 @@ type sharedJob struct {
 // core: a spinning helper picks a job up within a poll, and the caller never waits
 // for one to arrive, only for chunks a helper has already started.
 var helpers struct {
-	mu      sync.Mutex
-	started int
+	mu sync.Mutex
+	// started counts the helper goroutines: written under mu, read without it.
+	started atomic.Int32
 	job     atomic.Pointer[sharedJob]
 	wake    chan struct{}
 	parked  atomic.Int32
@@ -50,13 +51,10 @@ var helpers struct {
 // ran 1.46× slower with helpers spinning beside its 2-goroutine GEMMs). A parked
 // helper is woken by the next shared job.
 func YieldHelpers() {
-	if helpers.parked.Load() < int32(helpersStarted.Load()) {
+	if helpers.parked.Load() < helpers.started.Load() {
 		helpers.yield.Add(1)
 	}
 }
-
-// helpersStarted mirrors helpers.started for YieldHelpers' lock-free check.
-var helpersStarted atomic.Int32
 
 // runShared runs fn over [0, n) in chunks of grain, shared between the caller and up
 // to k helper goroutines (started on first use). Every chunk runs exactly once, so the
@@ -99,10 +97,9 @@ func startHelpers(k int) {
 	if helpers.wake == nil {
 		helpers.wake = make(chan struct{}, 64)
 	}
-	for ; helpers.started < k; helpers.started++ {
+	for ; int(helpers.started.Load()) < k; helpers.started.Add(1) {
 		go helperLoop()
 	}
-	helpersStarted.Store(int32(helpers.started))
 }
 
 // helperLoop polls for jobs it has not seen, yielding its thread between polls, and
@@ -142,6 +139,6 @@ func pollWait(polls int) {
 	}
 }
 
-// pollPauses is the PAUSE instructions per poll: about a microsecond on Zen 3
-// (PAUSE there is tens of cycles), far below a chunk's time.
+// pollPauses is the PAUSE instructions per poll: about a microsecond here (a PAUSE
+// took 27-30 ns on this AMD EPYC), far below a chunk's time.
 const pollPauses = 30

@@ -69,10 +69,8 @@ func TestRunShared(t *testing.T) {
 	wg.Wait()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		helpers.mu.Lock()
-		started := helpers.started
-		helpers.mu.Unlock()
-		if int(helpers.parked.Load()) == started {
+		started := helpers.started.Load()
+		if helpers.parked.Load() == started {
 			break
 		}
 		if time.Now().After(deadline) {

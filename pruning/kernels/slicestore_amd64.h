@@ -28,3 +28,15 @@ snext: \
 	ADDQ $4, R10; \
 	DECQ R15; \
 	JNZ next
+
+// SLICE_SUMS(sum, tmp, lastRows, flags) readies STORE_SLICE for a slice's sums in the
+// vector register sum: it stores them to the scratch at tmp (an argument), sets BX to
+// the rows the slice has (eight, or lastRows for the last slice, R15 = 1), CX to
+// flags and SI to tmp, where STORE_SLICE reads the sums.
+#define SLICE_SUMS(sum, tmp, lastRows, flags) \
+	MOVQ tmp, SI; \
+	VMOVUPS sum, (SI); \
+	MOVQ $8, BX; \
+	CMPQ R15, $1; \
+	CMOVQEQ lastRows, BX; \
+	MOVQ flags, CX

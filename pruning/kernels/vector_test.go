@@ -53,9 +53,9 @@ func TestAddReluGeneric(t *testing.T) {
 	}
 }
 
-// TestAddReluRows checks CopyRows and AddReluRows against the scalar loops on padded
-// strides at lengths around the vector width, and that they leave the gaps between
-// rows alone.
+// TestAddReluRows checks CopyRows and GatherPlanes with a residual (one plane) against
+// the scalar loops on padded strides at lengths around the vector width, and that
+// they leave the gaps between rows alone.
 func TestAddReluRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, n := range []int{1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 28, 30} {
@@ -83,7 +83,7 @@ func TestAddReluRows(t *testing.T) {
 			if mode == 0 {
 				CopyRows(dst, ldd, x, ldx, n, rows)
 			} else {
-				AddReluRows(dst, ldd, x, ldx, y, ldy, n, rows, mode == 2)
+				GatherPlanes(dst, ldd, 0, x, ldx, 0, y, ldy, 0, n, rows, 1, mode == 2)
 			}
 			if !slices.Equal(dst, want) {
 				t.Fatalf("n=%d mode=%d: got %v, want %v", n, mode, dst, want)

@@ -74,14 +74,7 @@ store:
 	VADDPS Y1, Y0, Y0
 	VADDPS Y3, Y2, Y2
 	VADDPS Y2, Y0, Y0
-	MOVQ tmp+88(FP), SI
-	VMOVUPS Y0, (SI)
-	MOVQ $8, BX
-	CMPQ R15, $1
-	JNE scatter
-	MOVQ lastRows+48(FP), BX
-scatter:
-	MOVQ flags+80(FP), CX
+	SLICE_SUMS(Y0, tmp+88(FP), lastRows+48(FP), flags+80(FP))
 	MOVQ bias+72(FP), DI
 	STORE_SLICE(DI, slice)
 done:

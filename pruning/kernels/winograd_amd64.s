@@ -199,6 +199,17 @@ wfnext:
 	VZEROUPPER
 	RET
 
+// OUTCOL(m0, m1, m2, m3, t0, t1) is one column of T = Aᵀ·m for the output
+// transform, from that column of m's four rows (m0-m3, addresses): t0 = m0+m1+m2 and
+// t1 = m1-m2-m3. It clobbers Y0-Y3.
+#define OUTCOL(m0, m1, m2, m3, t0, t1) \
+	VMOVUPS m1, Y0; \
+	VMOVUPS m2, Y1; \
+	VADDPS Y1, Y0, Y2; \
+	VSUBPS Y1, Y0, Y3; \
+	VADDPS m0, Y2, t0; \
+	VSUBPS m3, Y3, t1
+
 // func winoOutRowsAVX2(m *float32, ldx, ldk, k, th, wq, nv, oh, ow int, shift *float32, y, res *float32, flags int)
 //
 // Winograd F(2×2, 3×3)'s output transform y = Aᵀ·m·A (see winoOutTileRow), written
@@ -261,30 +272,10 @@ worvec:
 	ADDQ DI, R8
 	ADDQ y+80(FP), DI
 	// T = Aᵀ·m by columns: t0 (Y4-Y7) = m0+m1+m2, t1 (Y8-Y11) = m1-m2-m3.
-	VMOVUPS (R11), Y0
-	VMOVUPS (R12), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI), Y2, Y4
-	VSUBPS (R13), Y3, Y8
-	VMOVUPS (R11)(BX*1), Y0
-	VMOVUPS (R12)(BX*1), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI)(BX*1), Y2, Y5
-	VSUBPS (R13)(BX*1), Y3, Y9
-	VMOVUPS (R11)(BX*2), Y0
-	VMOVUPS (R12)(BX*2), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI)(BX*2), Y2, Y6
-	VSUBPS (R13)(BX*2), Y3, Y10
-	VMOVUPS (R11)(R10*1), Y0
-	VMOVUPS (R12)(R10*1), Y1
-	VADDPS Y1, Y0, Y2
-	VSUBPS Y1, Y0, Y3
-	VADDPS (SI)(R10*1), Y2, Y7
-	VSUBPS (R13)(R10*1), Y3, Y11
+	OUTCOL((SI), (R11), (R12), (R13), Y4, Y8)
+	OUTCOL((SI)(BX*1), (R11)(BX*1), (R12)(BX*1), (R13)(BX*1), Y5, Y9)
+	OUTCOL((SI)(BX*2), (R11)(BX*2), (R12)(BX*2), (R13)(BX*2), Y6, Y10)
+	OUTCOL((SI)(R10*1), (R11)(R10*1), (R12)(R10*1), (R13)(R10*1), Y7, Y11)
 	VADDPS Y6, Y5, Y0
 	VADDPS Y4, Y0, Y0
 	VSUBPS Y6, Y5, Y1
