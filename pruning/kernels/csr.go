@@ -173,12 +173,13 @@ func (s *CSR) mulVecWindows(x, bias []float32, relu bool, y []float32) {
 		xs = buf[:]
 	}
 	nsl := len(w.slicePtr) - 1
+	finite := blendFree(xs)
 	if winC*w.groups() < minParallelWork {
-		w.rows(0, nsl, s.Rows, xs, y, bias, relu)
+		w.rows(0, nsl, s.Rows, xs, y, bias, relu, finite)
 		return
 	}
 	parallelFor(nsl, 4, winC*w.groups(), func(lo, hi int) {
-		w.rows(lo, hi, min(hi*winC, s.Rows)-lo*winC, xs, y, bias, relu)
+		w.rows(lo, hi, min(hi*winC, s.Rows)-lo*winC, xs, y, bias, relu, finite)
 	})
 }
 

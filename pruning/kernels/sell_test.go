@@ -13,7 +13,8 @@ import (
 // a float64 product of the dense matrix, for row counts around the
 // slices of eight, densities from empty to full, rows of very different lengths (the
 // sort), and columns past 2¹⁶ (no sliced ELLPACK). x holds an infinity at a column
-// whose weights are all zero: the padding must not multiply it. Guard elements after
+// whose weights are all zero: the padding must not multiply it (and again with a
+// finite value there, the window kernel's other path). Guard elements after
 // y must stay untouched.
 func TestCSRMulVec(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
@@ -64,27 +65,35 @@ func TestCSRMulVec(t *testing.T) {
 						}
 						want[i] = float32(s)
 					}
-					for _, form := range []string{"auto", "windows", "sell", "csr"} {
-						s := NewCSR(w, sh.out, sh.in)
-						switch form {
-						case "windows":
-							s.vecOnce.Do(func() { s.win = newWindows(s) })
-						case "sell":
-							s.vecOnce.Do(func() { s.vec = newSELL(s) })
-						case "csr":
-							s.vecOnce.Do(func() {})
-						}
-						ybuf := randSlice(r, sh.out+9)
-						guard := slices.Clone(ybuf[sh.out:])
-						for range 2 { // the second call reuses the layout
-							s.MulVec(x, bias, relu, ybuf[:sh.out])
-							checkClose(t, what+" "+form, ybuf[:sh.out], want, sh.in)
-							if !slices.Equal(ybuf[sh.out:], guard) {
-								t.Fatalf("%s %s: wrote past y", what, form)
+					// Each form runs on x, and on x with a finite value in the hole,
+					// where the window kernel skips zeroing empty lanes (blendFree).
+					xf := slices.Clone(x)
+					if sh.in > 1 {
+						xf[sh.in/2] = 1.5
+					}
+					for _, x := range [][]float32{x, xf} {
+						for _, form := range []string{"auto", "windows", "sell", "csr"} {
+							s := NewCSR(w, sh.out, sh.in)
+							switch form {
+							case "windows":
+								s.vecOnce.Do(func() { s.win = newWindows(s) })
+							case "sell":
+								s.vecOnce.Do(func() { s.vec = newSELL(s) })
+							case "csr":
+								s.vecOnce.Do(func() {})
 							}
-						}
-						if form == "auto" && (sh.in < 1<<16 || hasWindowKernel) != (s.vec != nil || s.win != nil) {
-							t.Fatalf("%s: sliced form %v, window form %v", what, s.vec != nil, s.win != nil)
+							ybuf := randSlice(r, sh.out+9)
+							guard := slices.Clone(ybuf[sh.out:])
+							for range 2 { // the second call reuses the layout
+								s.MulVec(x, bias, relu, ybuf[:sh.out])
+								checkClose(t, what+" "+form, ybuf[:sh.out], want, sh.in)
+								if !slices.Equal(ybuf[sh.out:], guard) {
+									t.Fatalf("%s %s: wrote past y", what, form)
+								}
+							}
+							if form == "auto" && (sh.in < 1<<16 || hasWindowKernel) != (s.vec != nil || s.win != nil) {
+								t.Fatalf("%s: sliced form %v, window form %v", what, s.vec != nil, s.win != nil)
+							}
 						}
 					}
 				}

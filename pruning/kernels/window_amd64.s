@@ -13,13 +13,45 @@
 	VBLENDVPS Y4, Y15, Y5, Y5; \
 	VFMADD231PS (k*32)(DI), Y5, acc
 
+// GROUPF is GROUP for an x without infinities or NaNs: a lane without a nonzero
+// (value 0) multiplies x[base+7] by zero, which adds zero, so its lane is not
+// blended to zero first.
+#define GROUPF(k, acc) \
+	MOVLQSX (k*4)(BX), AX; \
+	VPMOVSXBD (k*8)(SI), Y4; \
+	VPERMPS (R8)(AX*4), Y4, Y5; \
+	VFMADD231PS (k*32)(DI), Y5, acc
+
+// GROUPS8 adds eight groups of the current run with group, then steps the three
+// streams past them.
+#define GROUPS8(group) \
+	group(0, Y0); \
+	group(1, Y1); \
+	group(2, Y2); \
+	group(3, Y3); \
+	group(4, Y0); \
+	group(5, Y1); \
+	group(6, Y2); \
+	group(7, Y3); \
+	ADDQ $32, BX; \
+	ADDQ $64, SI; \
+	ADDQ $256, DI
+
+// GROUPS1 adds one group with group and steps the streams past it.
+#define GROUPS1(group) \
+	group(0, Y0); \
+	ADDQ $4, BX; \
+	ADDQ $8, SI; \
+	ADDQ $32, DI
+
 // func winMulVec(slicePtr, base *int32, lane *int8, val *float32, perm *int32, nslices, lastRows int, x, y, bias *float32, flags int, tmp *float32)
 //
 // The window-form product with one vector (see windowForm): per slice of eight rows,
 // its groups eight at a time into four accumulators (an FMA's latency is four
 // cycles), then one at a time. The sums go to y through perm, plus bias[row] by flags
-// (2) and clamped at zero (4). The last slice writes only lastRows rows. tmp is eight
-// floats of scratch.
+// (2) and clamped at zero (4). With flags bit 8 (x holds no infinity or NaN) the
+// groups skip zeroing the lanes without a nonzero (GROUPF). The last slice writes
+// only lastRows rows. tmp is eight floats of scratch.
 TEXT ·winMulVec(SB), NOSPLIT, $0-96
 	MOVQ slicePtr+0(FP), R10
 	MOVQ base+8(FP), R13
@@ -44,32 +76,36 @@ slice:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	TESTQ $8, flags+80(FP)
+	JNZ finite
 	SUBQ $8, CX
 	JLT g1
 g8:
-	GROUP(0, Y0)
-	GROUP(1, Y1)
-	GROUP(2, Y2)
-	GROUP(3, Y3)
-	GROUP(4, Y0)
-	GROUP(5, Y1)
-	GROUP(6, Y2)
-	GROUP(7, Y3)
-	ADDQ $32, BX
-	ADDQ $64, SI
-	ADDQ $256, DI
+	GROUPS8(GROUP)
 	SUBQ $8, CX
 	JGE g8
 g1:
 	ADDQ $8, CX
 	JZ store
 g1loop:
-	GROUP(0, Y0)
-	ADDQ $4, BX
-	ADDQ $8, SI
-	ADDQ $32, DI
+	GROUPS1(GROUP)
 	DECQ CX
 	JNZ g1loop
+	JMP store
+finite:
+	SUBQ $8, CX
+	JLT f1
+f8:
+	GROUPS8(GROUPF)
+	SUBQ $8, CX
+	JGE f8
+f1:
+	ADDQ $8, CX
+	JZ store
+f1loop:
+	GROUPS1(GROUPF)
+	DECQ CX
+	JNZ f1loop
 store:
 	VADDPS Y1, Y0, Y0
 	VADDPS Y3, Y2, Y2
@@ -78,5 +114,28 @@ store:
 	MOVQ bias+72(FP), DI
 	STORE_SLICE(DI, slice)
 done:
+	VZEROUPPER
+	RET
+
+// func finite8(x *float32, n int) bool
+//
+// finite8 reports whether the first 8n floats at x are all finite: none has every
+// exponent bit set (an infinity or a NaN). n is at least 1.
+TEXT ·finite8(SB), NOSPLIT, $0-17
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7f800000, AX
+	MOVL AX, X0
+	VPBROADCASTD X0, Y0
+	VPXOR Y1, Y1, Y1
+floop:
+	VANDPS (SI), Y0, Y2
+	VPCMPEQD Y0, Y2, Y2
+	VPOR Y2, Y1, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ floop
+	VPTEST Y1, Y1
+	SETEQ ret+16(FP)
 	VZEROUPPER
 	RET

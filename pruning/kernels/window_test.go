@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -60,6 +62,40 @@ func TestWindowLayout(t *testing.T) {
 		}
 		if sh.out == 300 && sh.p == 0.9 && 3*v.groups() > s.NNZ() {
 			t.Fatalf("300x784 at 90%%: %d groups for %d nonzeros", v.groups(), s.NNZ())
+		}
+	}
+}
+
+// TestBlendFree checks the finite scan that lets the window kernel skip zeroing empty
+// lanes: an infinity of either sign or a NaN at any position, in the vector blocks or
+// the tail, makes it false; finite values (the largest, the smallest subnormal) do not.
+func TestBlendFree(t *testing.T) {
+	if !hasWindowKernel {
+		if blendFree([]float32{1}) {
+			t.Fatal("blendFree is true without the assembly kernel")
+		}
+		return
+	}
+	if !blendFree(nil) {
+		t.Fatal("blendFree(nil) = false")
+	}
+	for _, n := range []int{1, 7, 8, 9, 16, 17, 784} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i) - 3.5
+		}
+		x[0], x[n-1] = math.MaxFloat32, math.SmallestNonzeroFloat32
+		if !blendFree(x) {
+			t.Fatalf("n=%d: finite x reported as not finite", n)
+		}
+		for _, bad := range []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())} {
+			for _, at := range []int{0, n / 2, n - 1} {
+				y := slices.Clone(x)
+				y[at] = bad
+				if blendFree(y) {
+					t.Fatalf("n=%d: %v at %d reported as finite", n, bad, at)
+				}
+			}
 		}
 	}
 }
