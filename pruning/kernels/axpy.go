@@ -48,6 +48,12 @@ func GatherPlanes(dst []float32, ldd, dPlane int, x []float32, ldx, xPlane int, 
 	if add {
 		checkMatrix("GatherPlanes y", rows, n, y[(planes-1)*yPlane:], ldy)
 	}
+	if rows == 1 {
+		// One row per plane (a 1×1 stride-2 convolution's output): the planes are
+		// the rows of one call, not a call each (24 calls were half of the copy).
+		addReluRows(dst, dPlane, x, xPlane, y, yPlane, n, planes, add, relu)
+		return
+	}
 	for p := range planes {
 		var yp []float32
 		if add {

@@ -100,39 +100,44 @@ func TestAddReluRows(t *testing.T) {
 
 // TestGatherPlanes checks GatherPlanes against the element-wise definition over
 // planes with gaps between them (a GEMM's rows of wq gathered into outputs of ow), with
-// and without a residual and Relu, leaving the gaps alone; and that a short slice
-// panics.
+// and without a residual and Relu, leaving the gaps alone; planes of one row (one
+// call for all), also back to back; and that a short slice panics.
 func TestGatherPlanes(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	for _, n := range []int{1, 7, 8, 14, 28, 49} {
+	for _, n := range []int{1, 5, 7, 8, 14, 28, 49} {
 		for _, mode := range []int{0, 1, 2} {
-			const rows, planes = 3, 4
-			ldd, ldx, ldy := n, n+1, n
-			dPlane, xPlane, yPlane := rows*ldd+2, rows*ldx+5, rows*ldy
-			x, y := randSlice(r, planes*xPlane), randSlice(r, planes*yPlane)
-			dst := randSlice(r, planes*dPlane)
-			want := slices.Clone(dst)
-			for p := range planes {
-				for i := range rows {
-					for j := range n {
-						v := x[p*xPlane+i*ldx+j]
-						if mode > 0 {
-							v += y[p*yPlane+i*ldy+j]
+			for _, rows := range []int{3, 1} {
+				const planes = 4
+				ldd, ldx, ldy := n, n+1, n
+				dPlane, xPlane, yPlane := rows*ldd+2, rows*ldx+5, rows*ldy
+				if rows == 1 && n%2 == 1 {
+					dPlane = n // (planes back to back: one call, rows of n < 8 stored whole)
+				}
+				x, y := randSlice(r, planes*xPlane), randSlice(r, planes*yPlane)
+				dst := randSlice(r, planes*dPlane)
+				want := slices.Clone(dst)
+				for p := range planes {
+					for i := range rows {
+						for j := range n {
+							v := x[p*xPlane+i*ldx+j]
+							if mode > 0 {
+								v += y[p*yPlane+i*ldy+j]
+							}
+							if mode == 2 {
+								v = max(v, 0)
+							}
+							want[p*dPlane+i*ldd+j] = v
 						}
-						if mode == 2 {
-							v = max(v, 0)
-						}
-						want[p*dPlane+i*ldd+j] = v
 					}
 				}
-			}
-			var ys []float32
-			if mode > 0 {
-				ys = y
-			}
-			GatherPlanes(dst, ldd, dPlane, x, ldx, xPlane, ys, ldy, yPlane, n, rows, planes, mode == 2)
-			if !slices.Equal(dst, want) {
-				t.Fatalf("n=%d mode=%d: got %v, want %v", n, mode, dst, want)
+				var ys []float32
+				if mode > 0 {
+					ys = y
+				}
+				GatherPlanes(dst, ldd, dPlane, x, ldx, xPlane, ys, ldy, yPlane, n, rows, planes, mode == 2)
+				if !slices.Equal(dst, want) {
+					t.Fatalf("n=%d mode=%d rows=%d: got %v, want %v", n, mode, rows, dst, want)
+				}
 			}
 		}
 	}
