@@ -311,6 +311,8 @@ func main() {
 		trainOnly = flag.Bool("train-only", false, "only train and cache the base models")
 		threads   = flag.Int("threads", 0, "engine threads (0: all cores)")
 		seed      = flag.Uint64("seed", 2, "fine-tuning seed (shuffling): rerun a recipe with others to see the spread")
+		cands     = flag.String("candidates", "", "instead of the recipes, time untrained structured plans against the base of each -recipe named (speed only): plans separated by ';', each group=channels,... (see candidates.go)")
+		rounds    = flag.Int("rounds", 5, "with -candidates, how many times to compile and time them all")
 		reuse     = flag.Bool("reuse", false, "measure the variant an earlier run of each recipe left in -cache against its base, instead of pruning and fine-tuning again (a recipe without one is pruned)")
 	)
 	flag.Parse()
@@ -356,6 +358,18 @@ func main() {
 				os.Exit(1)
 			}
 			if *trainOnly {
+				continue
+			}
+			if *cands != "" {
+				cs, err := parseCandidates(*cands)
+				if err == nil {
+					fmt.Printf("%s %s on %s: untrained candidates against the base, batch 1\n", r.Name, r.Arch, ds)
+					err = measureCandidates(ctx, os.Stdout, base, cs, *threads, *rounds)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "bench:", err)
+					os.Exit(1)
+				}
 				continue
 			}
 			rw, err := runRecipe(ctx, log, ds, r, base, sets, *threads, *cache, *seed, *reuse)
