@@ -289,6 +289,13 @@ func recipes() []recipe {
 			Sensitivity: true, SensSamples: 500,
 			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
 				Multiple: 4, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}}},
+		// structured-kd-full planned by timing candidates on this machine instead of by
+		// the MACs cost model (prune.LatencySearch, NetAdapt-style): the same target,
+		// curves and fine-tuning.
+		{Name: "structured-kd-search", Arch: "resnet-8", Epochs: 6, Rewind: true, Distill: 0.5, Temp: 4, MaxDrop: 0.5, MinRatio: 4,
+			Sensitivity: true, SensSamples: 500,
+			Cfg: prune.Config{Method: prune.Structured, Schedule: prune.ScheduleIterative, Stages: 3, Criterion: prune.CriterionBN,
+				Multiple: 4, Target: prune.Target{Kind: prune.TargetMACs, Value: 0.24, Relative: true}, Search: &prune.LatencySearch{}}},
 		// structured-kd-full with the channels given by a plan file instead of the
 		// sensitivity planner: chosen by measuring untrained candidates of at least
 		// 4x fewer MACs against the base on this machine, alternated in one process

@@ -25,7 +25,7 @@ type pruneFlags struct {
 	epochs, round, stages, batch, threads                                 int
 	lr, valSplit, tolerance, weightDecay, distill, temperature            float64
 	seed                                                                  uint64
-	noLatency                                                             bool
+	noLatency, byLatency                                                  bool
 }
 
 func newPruneCmd() *cobra.Command {
@@ -36,6 +36,7 @@ func newPruneCmd() *cobra.Command {
 		Example: `  fleetprune prune base.onnx --data mnist --method unstructured-global --target sparsity=0.95 --finetune-epochs 4 --out variant.onnx
   fleetprune prune base.onnx --data mnist --method structured --target macs=0.25x --criterion l1 --round 8 --out small.onnx
   fleetprune prune base.onnx --data mnist --method structured --plan plan.yaml --out small.onnx
+  fleetprune prune base.onnx --data mnist --method structured --sensitivity sens.json --target macs=0.25x --plan-by-latency --round 4 --out small.onnx
   fleetprune prune base.onnx --data mnist --method unstructured-hybrid --sensitivity sens.json --target params=22000 --out v.onnx
   fleetprune prune base.onnx --data mnist --method unstructured-layer --target sparsity=0.92 --schedule cubic --finetune-epochs 10 \
       --lr 0.05 --lr-schedule cosine --weight-decay 5e-4 --distill 0.5 --out v.onnx`,
@@ -66,6 +67,7 @@ func newPruneCmd() *cobra.Command {
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for shuffling and the validation split")
 	fl.IntVar(&f.threads, "threads", 0, "threads for the engine (0: all cores)")
 	fl.BoolVar(&f.noLatency, "no-latency", false, "skip the latency measurements")
+	fl.BoolVar(&f.byLatency, "plan-by-latency", false, "structured, with --target params or macs and --sensitivity: plan the channels by timing candidates on this machine (NetAdapt-style), not by the params or MACs cost model")
 	return cmd
 }
 
@@ -113,6 +115,12 @@ func (f pruneFlags) config() (prune.Config, error) {
 		} else {
 			cfg.Curves = c.PlanCurves()
 		}
+	}
+	if f.byLatency {
+		if cfg.Method != prune.Structured || f.sensFile == "" || cfg.Target.Kind != prune.TargetMACs && cfg.Target.Kind != prune.TargetParams {
+			errs = append(errs, "--plan-by-latency plans --method structured to a --target of params or macs from --sensitivity curves")
+		}
+		cfg.Search = &prune.LatencySearch{Threads: f.threads}
 	}
 	if f.epochs < 0 || f.stages < 1 || f.round < 1 || f.batch < 1 || f.threads < 0 {
 		errs = append(errs, fmt.Sprintf("--finetune-epochs %d, --stages %d, --round %d, --batch %d, --threads %d: want epochs ≥ 0, threads ≥ 0, the rest ≥ 1",

@@ -65,6 +65,10 @@ type Config struct {
 	Tolerance float64
 	// Multiple rounds structured channel counts (SIMD width); 0 or 1 means any count.
 	Multiple int
+	// Search, with a params or MACs target and Curves, makes the structured plan by
+	// timing candidates on this machine (LatencySearch) instead of by the MACs or
+	// params cost model.
+	Search *LatencySearch
 	// TaylorBatches is how many training batches feed the taylor criterion.
 	TaylorBatches int
 	Train         train.Config
@@ -112,6 +116,9 @@ func Prune(ctx context.Context, g *graph.Graph, cfg Config) (*Result, error) {
 	}
 	if cfg.Target.Kind == TargetPlan && cfg.Plan == nil {
 		return nil, errors.New("prune: target plan without a plan file")
+	}
+	if cfg.Search != nil && (cfg.Method != Structured || cfg.Target.Kind != TargetMACs && cfg.Target.Kind != TargetParams || len(cfg.Curves) == 0) {
+		return nil, fmt.Errorf("prune: a latency search plans structured pruning to a params or MACs target from sensitivity curves, not %s to %s with %d curves", cfg.Method, cfg.Target, len(cfg.Curves))
 	}
 	if err := cfg.Target.Validate(); err != nil {
 		return nil, err
@@ -424,7 +431,12 @@ func pruneStructured(ctx context.Context, g *graph.Graph, cfg Config) (*Result, 
 	if len(d.Groups) == 0 {
 		return nil, errors.New("prune: structured: the model has no prunable channel groups")
 	}
-	final, err := d.StructuredKeep(cfg.Target, cfg.Plan, cfg.Curves, cfg.Multiple)
+	var final map[string]int
+	if cfg.Search != nil {
+		final, err = d.searchCounts(ctx, cfg)
+	} else {
+		final, err = d.StructuredKeep(cfg.Target, cfg.Plan, cfg.Curves, cfg.Multiple)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"sort"
 
 	"github.com/fleetprune/fleetprune/pruning/graph"
-	"github.com/fleetprune/fleetprune/pruning/metrics"
 	"github.com/fleetprune/fleetprune/pruning/plan"
 )
 
@@ -129,16 +128,7 @@ func (d *DepGraph) StructuredKeep(t Target, pf *PlanFile, curves []plan.Curve, m
 		}
 	}
 	// Budgets are checked against pruning/metrics' totals, the numbers users see.
-	measure := func(g *graph.Graph) (float64, error) {
-		r, err := metrics.Measure(g)
-		if err != nil {
-			return 0, fmt.Errorf("prune: %w", err)
-		}
-		if t.Kind == TargetMACs {
-			return float64(r.Total.MACs), nil
-		}
-		return float64(r.Total.Params), nil
-	}
+	measure := macsOrParams(t.Kind)
 	base, err := measure(d.g)
 	if err != nil {
 		return nil, err
