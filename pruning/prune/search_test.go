@@ -86,3 +86,21 @@ func TestLatencySearchErrors(t *testing.T) {
 		t.Errorf("curve for an unknown group: %v", err)
 	}
 }
+
+// TestRank2 checks the best and runner-up a search step compares.
+func TestRank2(t *testing.T) {
+	for _, tt := range []struct {
+		s            []float64
+		best, second int
+	}{
+		{nil, -1, -1},
+		{[]float64{3}, 0, -1},
+		{[]float64{3, 1, 2}, 1, 2},
+		{[]float64{1, 3, 2}, 0, 2},
+		{[]float64{2, 2, 1}, 2, 0},
+	} {
+		if b, s := rank2(tt.s); b != tt.best || s != tt.second {
+			t.Errorf("rank2(%v) = %d, %d; want %d, %d", tt.s, b, s, tt.best, tt.second)
+		}
+	}
+}
