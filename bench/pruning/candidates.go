@@ -84,8 +84,8 @@ func candidateGraph(ctx context.Context, base *graph.Graph, c candidate) (*graph
 }
 
 // measureCandidates times each candidate against base at batch 1, all of them in one
-// interleaved Latencies call per round (as prune.MeasurePair compiles them: constant
-// weights, the executor's choices timed at the first run), and prints per candidate
+// interleaved Latencies call per round (compiled with prune.DeviceOptions, as
+// prune.MeasurePair compiles them), and prints per candidate
 // its MACs reduction, speedups and efficiency (speedup over MACs reduction; issue 3's
 // structured bar asks at least 0.7). rounds recompiles everything each round, so the
 // first-run choices are made again each time.
@@ -106,7 +106,7 @@ func measureCandidates(ctx context.Context, w io.Writer, base *graph.Graph, cand
 		}
 		ratio[i] = float64(baseMACs) / float64(m)
 	}
-	opts := []graph.Option{graph.WithThreads(threads), graph.WithConstantWeights(true)}
+	opts := prune.DeviceOptions(threads)
 	speed := make([][]float64, len(cands))
 	for range rounds {
 		runs := []prune.Timed{{G: base, Opts: opts}}

@@ -50,6 +50,12 @@ func runRecipe(ctx context.Context, log *slog.Logger, ds string, r recipe, base 
 	}
 	cfg := r.Cfg
 	cfg.TrainSet, cfg.ValSet, cfg.Log = head(s.train, r.Samples), s.val, log
+	if cfg.Search != nil {
+		// The search times on the threads the variant is measured on (-threads).
+		search := *cfg.Search
+		search.Threads = threads
+		cfg.Search = &search
+	}
 	cfg.Train = train.Config{Epochs: r.Epochs, LR: r.LR, WeightDecay: r.WD, Seed: seed, Threads: threads, Schedule: train.Cosine, MinLR: r.LR / 20,
 		Progress: func(p train.Progress) {
 			if p.Step == p.Steps {

@@ -50,7 +50,7 @@ func GatherPlanes(dst []float32, ldd, dPlane int, x []float32, ldx, xPlane int, 
 	}
 	if rows == 1 {
 		// One row per plane (a 1×1 stride-2 convolution's output): the planes are
-		// the rows of one call, not a call each (24 calls were half of the copy).
+		// the rows of one call, not a call each.
 		addReluRows(dst, dPlane, x, xPlane, y, yPlane, n, planes, add, relu)
 		return
 	}

@@ -72,7 +72,7 @@ func Solve(p Problem) (*Plan, error) {
 		}
 		curves[c.Layer] = c
 		ch[c.Layer] = c.Channels
-		minCh[c.Layer] = minChannels(c.Channels, mult, maxRatio)
+		minCh[c.Layer] = MinChannels(c.Channels, mult, maxRatio)
 		keep[c.Layer] = 1
 	}
 	smallest := map[string]float64{}
@@ -105,7 +105,7 @@ func Solve(p Problem) (*Plan, error) {
 	for cost > p.Budget*(1+1e-12) {
 		best, bestScore, bestCost := "", math.Inf(1), 0.0
 		for _, l := range sortedLayers(curves) {
-			next := nextDown(ch[l], mult)
+			next := NextDown(ch[l], mult)
 			if next < minCh[l] {
 				continue
 			}
@@ -127,7 +127,7 @@ func Solve(p Problem) (*Plan, error) {
 		if best == "" {
 			return nil, fmt.Errorf("plan: budget %.6g not reachable, cost stays at %.6g: %w", p.Budget, cost, ErrBudgetTooSmall)
 		}
-		ch[best] = nextDown(ch[best], mult)
+		ch[best] = NextDown(ch[best], mult)
 		keep[best] = float64(ch[best]) / float64(curves[best].Channels)
 		cost = bestCost
 	}
@@ -139,16 +139,16 @@ func Solve(p Problem) (*Plan, error) {
 	return out, nil
 }
 
-// minChannels is the fewest channels a layer may keep: at least 1-maxRatio of them,
+// MinChannels is the fewest channels a layer may keep: at least 1-maxRatio of them,
 // rounded up to the multiple, and never more than the layer has.
-func minChannels(n, mult int, maxRatio float64) int {
+func MinChannels(n, mult int, maxRatio float64) int {
 	m := int(math.Ceil(float64(n) * (1 - maxRatio)))
 	m = max(roundUp(m, mult), mult)
 	return min(m, n)
 }
 
-// nextDown is the next smaller channel count on the grid of multiples.
-func nextDown(c, mult int) int {
+// NextDown is the next smaller channel count on the grid of multiples.
+func NextDown(c, mult int) int {
 	if c%mult != 0 {
 		return c - c%mult
 	}
@@ -177,7 +177,7 @@ func MinCost(p Problem) float64 {
 	keep := map[string]float64{}
 	for _, c := range p.Curves {
 		if c.Channels > 0 {
-			keep[c.Layer] = float64(minChannels(c.Channels, max(p.Multiple, 1), maxRatio)) / float64(c.Channels)
+			keep[c.Layer] = float64(MinChannels(c.Channels, max(p.Multiple, 1), maxRatio)) / float64(c.Channels)
 		}
 	}
 	return Cost(p.Costs, keep)

@@ -59,9 +59,17 @@ func Measure(ctx context.Context, g *graph.Graph, test *data.Dataset) (*Measurem
 	return m, nil
 }
 
+// DeviceOptions compiles a model as a device runs a deployed one (the agent's
+// executor): on threads threads (0: all cores), weights constant, packed and
+// transformed once, and the executor's own choices (Winograd, sharing the second
+// core, CSR) timed at the first run. Latencies meant to speak for a device use it.
+func DeviceOptions(threads int) []graph.Option {
+	return []graph.Option{graph.WithThreads(threads), graph.WithConstantWeights(true)}
+}
+
 // MeasurePair measures before and after (see Measure) and times both side by side, so
 // that load on a shared machine hits both alike, each compiled as a device agent
-// compiles a deployed model (graph.WithConstantWeights).
+// compiles a deployed model (DeviceOptions).
 func MeasurePair(ctx context.Context, before, after *graph.Graph, test *data.Dataset, cfg MeasureConfig) (*Measurement, *Measurement, error) {
 	mb, err := Measure(ctx, before, test)
 	if err != nil {
@@ -71,10 +79,7 @@ func MeasurePair(ctx context.Context, before, after *graph.Graph, test *data.Dat
 	if err != nil {
 		return nil, nil, err
 	}
-	// As a device runs a deployed model (the agent's executor): weights constant,
-	// packed and transformed once, and the executor's own choices (Winograd, sharing
-	// the second core, CSR) timed at the first run.
-	opts := []graph.Option{graph.WithThreads(cfg.Threads), graph.WithConstantWeights(true)}
+	opts := DeviceOptions(cfg.Threads)
 	for _, b := range cfg.Batches {
 		runs := []Timed{{G: before, Opts: opts}, {G: after, Opts: opts}}
 		sparse := cfg.Sparse

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"time"
 
@@ -72,15 +73,15 @@ func rank2(s []float64) (best, second int) {
 
 // searchStep is one step of a latency search, for the log and the tests.
 type searchStep struct {
-	Group            string
-	Channels         int
-	Latency, Saved   time.Duration
-	Cost, Drop, Loss float64
+	Group          string
+	Channels       int
+	Latency, Saved time.Duration
+	Cost, Drop     float64
 }
 
 // searchKeep returns kept unit counts per group for budget (in the unit of cost) by
-// LatencySearch. Groups without a curve stay whole; no group goes below 5% of its
-// units, rounded up to multiple. It fails wrapping plan.ErrBudgetTooSmall when every
+// LatencySearch. Groups without a curve stay whole; no group goes below
+// plan.MinChannels (5% of its units, rounded up to multiple). It fails wrapping plan.ErrBudgetTooSmall when every
 // group is at its minimum and the budget still does not fit.
 func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []plan.Curve, multiple int, budget float64, cost func(*graph.Graph) (float64, error), log func(searchStep)) (map[string]int, error) {
 	mult := max(multiple, 1)
@@ -92,14 +93,13 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 	for _, gr := range d.Groups {
 		counts[gr.Name] = gr.Size()
 	}
+	sized, err := d.sizedCurves(curves)
+	if err != nil {
+		return nil, err
+	}
 	byGroup := map[string]plan.Curve{}
 	var order []string
-	for _, c := range curves {
-		gr := d.Group(c.Layer)
-		if gr == nil {
-			return nil, fmt.Errorf("prune: sensitivity curve for %q, which is not a prunable group of this model (groups: %v)", c.Layer, d.GroupNames())
-		}
-		c.Channels = gr.Size()
+	for _, c := range sized {
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
@@ -108,19 +108,6 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 		}
 		byGroup[c.Layer] = c
 		order = append(order, c.Layer)
-	}
-	if len(order) == 0 {
-		return nil, errors.New("prune: a latency search needs sensitivity curves")
-	}
-	minUnits := func(n int) int {
-		m := int(math.Ceil(float64(n) * (1 - plan.DefaultMaxRatio)))
-		return min(max((m+mult-1)/mult*mult, mult), n)
-	}
-	next := func(c int) int {
-		if c%mult != 0 {
-			return c - c%mult
-		}
-		return c - mult
 	}
 	shaped := func(c map[string]int) (*graph.Graph, float64, error) {
 		g, err := d.Remove(removeLowest(d, c))
@@ -134,7 +121,9 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 		c := byGroup[name]
 		return c.DropAt(1 - float64(n)/float64(c.Channels))
 	}
-	opts := []graph.Option{graph.WithThreads(s.Threads), graph.WithConstantWeights(true)}
+	// loss is the predicted drop a proposal adds to the current plan's.
+	loss := func(p proposal) float64 { return math.Max(drop(p.group, p.n)-drop(p.group, counts[p.group]), 0) }
+	opts := DeviceOptions(s.Threads)
 	cur, curCost, err := shaped(counts)
 	if err != nil {
 		return nil, err
@@ -145,14 +134,11 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 		}
 		var props []proposal
 		for _, name := range order {
-			n := next(counts[name])
-			if n < minUnits(byGroup[name].Channels) {
+			n := plan.NextDown(counts[name], mult)
+			if n < plan.MinChannels(byGroup[name].Channels, mult, plan.DefaultMaxRatio) {
 				continue
 			}
-			trial := map[string]int{}
-			for k, v := range counts {
-				trial[k] = v
-			}
+			trial := maps.Clone(counts)
 			trial[name] = n
 			g, c, err := shaped(trial)
 			if err != nil {
@@ -174,9 +160,7 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 			floor := float64(lat[0]) / 100
 			out := make([]float64, len(idx))
 			for j, i := range idx {
-				p := props[i]
-				loss := math.Max(drop(p.group, p.n)-drop(p.group, counts[p.group]), 0)
-				out[j] = (loss + 1e-3) / math.Max(float64(lat[0]-lat[j+1]), floor)
+				out[j] = (loss(props[i]) + 1e-3) / math.Max(float64(lat[0]-lat[j+1]), floor)
 			}
 			return out
 		}
@@ -203,7 +187,6 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 			}
 		}
 		p := props[best]
-		loss := math.Max(drop(p.group, p.n)-drop(p.group, counts[p.group]), 0)
 		counts[p.group] = p.n
 		cur, curCost = p.g, p.cost
 		if log != nil {
@@ -211,7 +194,7 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 			for _, name := range order {
 				total += drop(name, counts[name])
 			}
-			log(searchStep{Group: p.group, Channels: p.n, Latency: bestLat, Saved: curLat - bestLat, Cost: p.cost, Drop: total, Loss: loss})
+			log(searchStep{Group: p.group, Channels: p.n, Latency: bestLat, Saved: curLat - bestLat, Cost: p.cost, Drop: total})
 		}
 	}
 	return counts, nil
@@ -232,15 +215,10 @@ func macsOrParams(kind TargetKind) func(*graph.Graph) (float64, error) {
 	}
 }
 
-// searchCounts is StructuredKeep for a params or MACs target planned by cfg.Search.
+// searchCounts is StructuredKeep for a params or MACs target planned by cfg.Search
+// (Prune has checked the target and that there are curves).
 func (d *DepGraph) searchCounts(ctx context.Context, cfg Config) (map[string]int, error) {
 	t := cfg.Target
-	if t.Kind != TargetMACs && t.Kind != TargetParams {
-		return nil, fmt.Errorf("prune: a latency search plans a params or MACs target, not %s", t)
-	}
-	if err := t.Validate(); err != nil {
-		return nil, err
-	}
 	cost := macsOrParams(t.Kind)
 	base, err := cost(d.g)
 	if err != nil {
@@ -252,7 +230,7 @@ func (d *DepGraph) searchCounts(ctx context.Context, cfg Config) (map[string]int
 			string(t.Kind), int64(st.Cost), "predicted drop", st.Drop)
 	})
 	if errors.Is(err, plan.ErrBudgetTooSmall) {
-		return nil, fmt.Errorf("prune: %s target %.0f (%s) is below the smallest valid model: %w", t.Kind, budget, t, err)
+		return nil, budgetTooSmall(t, budget, err)
 	}
 	return counts, err
 }

@@ -141,7 +141,7 @@ func (d *DepGraph) StructuredKeep(t Target, pf *PlanFile, curves []plan.Curve, m
 		c, err := d.solveCounts(terms, modelBudget, curves, multiple)
 		if err != nil {
 			if errors.Is(err, plan.ErrBudgetTooSmall) {
-				return nil, fmt.Errorf("prune: %s target %.0f (%s) is below the smallest valid model: %w", t.Kind, budget, t, err)
+				return nil, budgetTooSmall(t, budget, err)
 			}
 			return nil, err
 		}
@@ -173,16 +173,32 @@ func removeLowest(d *DepGraph, counts map[string]int) map[string][]int {
 	return out
 }
 
+// sizedCurves returns curves with each one's Channels set to its group's size; a
+// curve for a layer that is not a prunable group of the model is an error.
+func (d *DepGraph) sizedCurves(curves []plan.Curve) ([]plan.Curve, error) {
+	var cs []plan.Curve
+	for _, c := range curves {
+		gr := d.Group(c.Layer)
+		if gr == nil {
+			return nil, fmt.Errorf("prune: sensitivity curve for %q, which is not a prunable group of this model (groups: %v)", c.Layer, d.GroupNames())
+		}
+		c.Channels = gr.Size()
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// budgetTooSmall wraps a planner's plan.ErrBudgetTooSmall for target t (budget in its
+// unit) in the message users see.
+func budgetTooSmall(t Target, budget float64, err error) error {
+	return fmt.Errorf("prune: %s target %.0f (%s) is below the smallest valid model: %w", t.Kind, budget, t, err)
+}
+
 func (d *DepGraph) solveCounts(terms []plan.Term, budget float64, curves []plan.Curve, multiple int) (map[string]int, error) {
 	if len(curves) > 0 {
-		var cs []plan.Curve
-		for _, c := range curves {
-			gr := d.Group(c.Layer)
-			if gr == nil {
-				return nil, fmt.Errorf("prune: sensitivity curve for %q, which is not a prunable group of this model (groups: %v)", c.Layer, d.GroupNames())
-			}
-			c.Channels = gr.Size()
-			cs = append(cs, c)
+		cs, err := d.sizedCurves(curves)
+		if err != nil {
+			return nil, err
 		}
 		p, err := plan.Solve(plan.Problem{Curves: cs, Costs: terms, Budget: budget, Multiple: multiple})
 		if err != nil {
