@@ -6,10 +6,14 @@
 // GROUP adds group k of the current run (base at BX, offsets at SI, values at DI) to
 // the accumulator acc: the window of x at base, permuted by the offsets, with the
 // lanes whose offset is -1 (sign bit set) zeroed, times the values. Y15 holds zeros.
+// The window is loaded on its own and permuted in registers: VPERMPS with the window
+// as its memory operand took 10-17% longer on LeNet-300-100's fc1 at 90% zeros (5.85-
+// 8.63 µs against 5.18-6.91 µs, the two alternated in one process).
 #define GROUP(k, acc) \
 	MOVLQSX (k*4)(BX), AX; \
 	VPMOVSXBD (k*8)(SI), Y4; \
-	VPERMPS (R8)(AX*4), Y4, Y5; \
+	VMOVUPS (R8)(AX*4), Y5; \
+	VPERMPS Y5, Y4, Y5; \
 	VBLENDVPS Y4, Y15, Y5, Y5; \
 	VFMADD231PS (k*32)(DI), Y5, acc
 
@@ -19,7 +23,8 @@
 #define GROUPF(k, acc) \
 	MOVLQSX (k*4)(BX), AX; \
 	VPMOVSXBD (k*8)(SI), Y4; \
-	VPERMPS (R8)(AX*4), Y4, Y5; \
+	VMOVUPS (R8)(AX*4), Y5; \
+	VPERMPS Y5, Y4, Y5; \
 	VFMADD231PS (k*32)(DI), Y5, acc
 
 // GROUPS8 adds eight groups of the current run with group, then steps the three
