@@ -18,9 +18,12 @@ import (
 // step proposes taking one multiple of channels from each group, times every proposal
 // beside the current model at batch 1 (untrained: the weights do not change the
 // time), and takes the proposal with the least predicted accuracy drop (the
-// sensitivity curves) per microsecond saved, until the budget fits. A model's
-// efficiency on a device (multiply-adds per second) falls as its layers shrink, and
-// not alike for every layer; a MACs cost model cannot see that, a clock can.
+// sensitivity curves) per microsecond saved, until the budget fits. As the last cut
+// may overshoot the budget by most of a step, it then gives channels back, one
+// multiple at a time while the budget still fits, where they win back the most
+// predicted drop per microsecond they add. A model's efficiency on a device
+// (multiply-adds per second) falls as its layers shrink, and not alike for every
+// layer; a MACs cost model cannot see that, a clock can.
 type LatencySearch struct {
 	// Threads is the executor's thread count (0: all cores), as the device runs it.
 	Threads int
@@ -73,16 +76,20 @@ func rank2(s []float64) (best, second int) {
 
 // searchStep is one step of a latency search, for the log and the tests.
 type searchStep struct {
-	Group          string
-	Channels       int
+	Group    string
+	Channels int
+	// Grow marks a step that gave channels back after the budget fitted.
+	Grow           bool
 	Latency, Saved time.Duration
 	Cost, Drop     float64
 }
 
 // searchKeep returns kept unit counts per group for budget (in the unit of cost) by
 // LatencySearch. Groups without a curve stay whole; no group goes below
-// plan.MinChannels (5% of its units, rounded up to multiple). It fails wrapping plan.ErrBudgetTooSmall when every
-// group is at its minimum and the budget still does not fit.
+// plan.MinChannels (5% of its units, rounded up to multiple). The result fits the
+// budget, and no group can take one more multiple without breaking it. It fails
+// wrapping plan.ErrBudgetTooSmall when every group is at its minimum and the budget
+// still does not fit.
 func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []plan.Curve, multiple int, budget float64, cost func(*graph.Graph) (float64, error), log func(searchStep)) (map[string]int, error) {
 	mult := max(multiple, 1)
 	minTime := s.MinTime
@@ -128,14 +135,19 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 	if err != nil {
 		return nil, err
 	}
-	for curCost > budget {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	// propose returns the models one multiple down (or up, with grow) from the
+	// current plan in each group, those costing less (down) or fitting the budget (up).
+	propose := func(grow bool) ([]proposal, error) {
 		var props []proposal
 		for _, name := range order {
+			size := byGroup[name].Channels
 			n := plan.NextDown(counts[name], mult)
-			if n < plan.MinChannels(byGroup[name].Channels, mult, plan.DefaultMaxRatio) {
+			if grow {
+				n = min(counts[name]-counts[name]%mult+mult, size)
+				if n == counts[name] {
+					continue
+				}
+			} else if n < plan.MinChannels(size, mult, plan.DefaultMaxRatio) {
 				continue
 			}
 			trial := maps.Clone(counts)
@@ -144,10 +156,57 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 			if err != nil {
 				return nil, err
 			}
-			if c >= curCost {
+			if grow && c > budget || !grow && c >= curCost {
 				continue
 			}
 			props = append(props, proposal{name, n, g, c})
+		}
+		return props, nil
+	}
+	// take times props beside the current model, moves the plan to the best-scoring
+	// one (lowest score) and logs the step. A near tie, whose few µs are within the
+	// machine's noise, is timed again, longer, and that decides.
+	take := func(props []proposal, score func(lat []time.Duration, idx []int) []float64) error {
+		all := make([]int, len(props))
+		for i := range all {
+			all[i] = i
+		}
+		lat, scores, err := timeProposals(ctx, cur, props, all, opts, minTime, score)
+		if err != nil {
+			return err
+		}
+		best, second := rank2(scores)
+		curLat, bestLat := lat[0], lat[best+1]
+		if second >= 0 && scores[second] < nearTie*scores[best] {
+			l2, s2, err := timeProposals(ctx, cur, props, []int{best, second}, opts, 3*minTime, score)
+			if err != nil {
+				return err
+			}
+			curLat, bestLat = l2[0], l2[1]
+			if s2[1] < s2[0] {
+				best, bestLat = second, l2[2]
+			}
+		}
+		p := props[best]
+		grow := p.n > counts[p.group]
+		counts[p.group] = p.n
+		cur, curCost = p.g, p.cost
+		if log != nil {
+			var total float64
+			for _, name := range order {
+				total += drop(name, counts[name])
+			}
+			log(searchStep{Group: p.group, Channels: p.n, Grow: grow, Latency: bestLat, Saved: curLat - bestLat, Cost: p.cost, Drop: total})
+		}
+		return nil
+	}
+	for curCost > budget {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		props, err := propose(false)
+		if err != nil {
+			return nil, err
 		}
 		if len(props) == 0 {
 			return nil, fmt.Errorf("prune: latency search: budget %.6g not reachable, every group at its minimum costs %.6g: %w", budget, curCost, plan.ErrBudgetTooSmall)
@@ -156,45 +215,43 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 		// saving 1% of the current time (noise must not make a free cut look
 		// infinitely good, nor a costly one free). The small constant makes free
 		// cuts rank by the time they save.
-		score := func(lat []time.Duration, idx []int) []float64 {
+		err = take(props, func(lat []time.Duration, idx []int) []float64 {
 			floor := float64(lat[0]) / 100
 			out := make([]float64, len(idx))
 			for j, i := range idx {
 				out[j] = (loss(props[i]) + 1e-3) / math.Max(float64(lat[0]-lat[j+1]), floor)
 			}
 			return out
-		}
-		all := make([]int, len(props))
-		for i := range all {
-			all[i] = i
-		}
-		lat, scores, err := timeProposals(ctx, cur, props, all, opts, minTime, score)
+		})
 		if err != nil {
 			return nil, err
 		}
-		best, second := rank2(scores)
-		curLat, bestLat := lat[0], lat[best+1]
-		if second >= 0 && scores[second] < nearTie*scores[best] {
-			// A near tie: the few µs that separate the two are within the machine's
-			// noise, so time the pair again, longer, and let that decide.
-			l2, s2, err := timeProposals(ctx, cur, props, []int{best, second}, opts, 3*minTime, score)
-			if err != nil {
-				return nil, err
-			}
-			curLat, bestLat = l2[0], l2[1]
-			if s2[1] < s2[0] {
-				best, bestLat = second, l2[2]
-			}
+	}
+	// The last cut can overshoot the budget by most of a step. Channels go back, one
+	// multiple at a time, while the budget still fits, where they win back the most
+	// predicted drop per µs they add (at least 1% of the current time, as above).
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		p := props[best]
-		counts[p.group] = p.n
-		cur, curCost = p.g, p.cost
-		if log != nil {
-			var total float64
-			for _, name := range order {
-				total += drop(name, counts[name])
+		props, err := propose(true)
+		if err != nil {
+			return nil, err
+		}
+		if len(props) == 0 {
+			break
+		}
+		err = take(props, func(lat []time.Duration, idx []int) []float64 {
+			floor := float64(lat[0]) / 100
+			out := make([]float64, len(idx))
+			for j, i := range idx {
+				gain := math.Max(drop(props[i].group, counts[props[i].group])-drop(props[i].group, props[i].n), 0)
+				out[j] = math.Max(float64(lat[j+1]-lat[0]), floor) / (gain + 1e-3)
 			}
-			log(searchStep{Group: p.group, Channels: p.n, Latency: bestLat, Saved: curLat - bestLat, Cost: p.cost, Drop: total})
+			return out
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return counts, nil
@@ -226,7 +283,7 @@ func (d *DepGraph) searchCounts(ctx context.Context, cfg Config) (map[string]int
 	}
 	budget := t.Budget(base)
 	counts, err := d.searchKeep(ctx, cfg.Search, cfg.Curves, cfg.Multiple, budget, cost, func(st searchStep) {
-		cfg.Log.Info("prune: latency search", "group", st.Group, "channels", st.Channels, "latency", st.Latency, "saved", st.Saved,
+		cfg.Log.Info("prune: latency search", "group", st.Group, "channels", st.Channels, "grow", st.Grow, "latency", st.Latency, "saved", st.Saved,
 			string(t.Kind), int64(st.Cost), "predicted drop", st.Drop)
 	})
 	if errors.Is(err, plan.ErrBudgetTooSmall) {

@@ -3,6 +3,7 @@ package prune
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 // TestLatencySearch plans LeNet-300-100 to half its MACs by timing candidates: the
 // result fits the budget, keeps counts on the multiple, keeps more of the sensitive
-// group, and every step of the log moved one group down by one multiple.
+// group, and no group can take one more multiple within the budget; every step of the
+// log moved one group by one multiple, down until the budget fitted, then up.
 func TestLatencySearch(t *testing.T) {
 	g := build(t, "lenet-300-100")
 	curves := []plan.Curve{
@@ -37,21 +39,68 @@ func TestLatencySearch(t *testing.T) {
 		t.Errorf("searched keep fc1 %.2f fc2 %.2f; want the sensitive fc2 to keep more", k1, k2)
 	}
 
+	// The same through searchKeep, with its log; then with the sensitivities the other
+	// way round, where fc2 goes to its minimum first, fc1's last cut overshoots the
+	// budget, and fc2 gets a multiple back.
 	d := mustBuild(t, g)
-	var steps []searchStep
-	counts, err := d.searchKeep(context.Background(), s, curves, 20, 0.5*float64(macsOf(t, g)), macsOrParams(TargetMACs), func(st searchStep) { steps = append(steps, st) })
-	if err != nil {
-		t.Fatal(err)
+	budget := 0.5 * float64(macsOf(t, g))
+	flipped := []plan.Curve{
+		{Layer: "fc1", Ratios: []float64{0.5, 0.9}, Drops: []float64{5, 20}},
+		{Layer: "fc2", Ratios: []float64{0.5, 0.9}, Drops: []float64{0, 0.01}},
 	}
+	for k, cs := range [][]plan.Curve{curves, flipped} {
+		var steps []searchStep
+		counts, err := d.searchKeep(context.Background(), s, cs, 20, budget, macsOrParams(TargetMACs), func(st searchStep) { steps = append(steps, st) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSearchSteps(t, steps, counts, budget)
+		for name, size := range map[string]int{"fc1": 300, "fc2": 100} {
+			if counts[name] == size {
+				continue
+			}
+			trial := maps.Clone(counts)
+			trial[name] += 20
+			bigger, err := d.Remove(removeLowest(d, trial))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := float64(macsOf(t, bigger)); m <= budget {
+				t.Errorf("curves %d: group %s could grow to %d within the budget (%.0f ≤ %.0f MACs), the search stopped at %d", k, name, trial[name], m, budget, counts[name])
+			}
+		}
+		if k == 1 && (counts["fc1"] != 160 || counts["fc2"] != 40 || !steps[len(steps)-1].Grow) {
+			t.Errorf("flipped curves: search ended at fc1 %d, fc2 %d (last step %+v); want fc1 160 and fc2 cut to 20, then grown to 40", counts["fc1"], counts["fc2"], steps[len(steps)-1])
+		}
+	}
+}
+
+// checkSearchSteps checks a latency search's log: each step moved one group by one
+// multiple of 20, down until the budget fitted, then only up within the budget, and
+// the steps end at counts.
+func checkSearchSteps(t *testing.T, steps []searchStep, counts map[string]int, budget float64) {
+	t.Helper()
 	want := map[string]int{"fc1": 300, "fc2": 100}
+	grown := false
 	for i, st := range steps {
-		if st.Channels != want[st.Group]-20 {
+		step := -20
+		if st.Grow {
+			step = 20
+		}
+		if st.Channels != want[st.Group]+step {
 			t.Fatalf("step %d took %s from %d to %d, want one multiple of 20", i, st.Group, want[st.Group], st.Channels)
 		}
-		want[st.Group] = st.Channels
+		if grown && !st.Grow {
+			t.Fatalf("step %d cut %s after a step gave channels back", i, st.Group)
+		}
+		if st.Grow && st.Cost > budget {
+			t.Fatalf("step %d grew %s to %d, which costs %.0f MACs, over the budget %.0f", i, st.Group, st.Channels, st.Cost, budget)
+		}
 		if st.Latency <= 0 {
 			t.Errorf("step %d: latency %v", i, st.Latency)
 		}
+		grown = grown || st.Grow
+		want[st.Group] = st.Channels
 	}
 	for name, n := range want {
 		if counts[name] != n {
