@@ -127,8 +127,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, class string) (Result, error
 		return wait(tuning.PhaseWaitingDevices, "waiting: the class has no present device")
 	}
 	cohort := r.cohort(st.ProbeCohort, devices)
-	if !slices.Equal(cohort, st.ProbeCohort) {
-		st.ProbeCohort = cohort
+	changed := !slices.Equal(cohort, st.ProbeCohort)
+	st.ProbeCohort = cohort
+	if st.Pending != nil {
+		// A device that joined the cohort after the pending command went out would
+		// otherwise be waited for until ReportTimeout: it was never asked.
+		sent, err := r.probeNewcomers(ctx, st)
+		if err != nil {
+			return Result{}, err
+		}
+		changed = changed || sent
+	}
+	if changed {
 		if err := save(st.Phase, st.Message); err != nil {
 			return Result{}, err
 		}
@@ -290,7 +300,7 @@ func (r *Reconciler) send(ctx context.Context, st *tuning.State, rec tuning.Reco
 	}
 	p := &tuning.Pending{VariantID: rec.VariantID, Budget: rec.Budget, Record: rec, SentAt: time.Now().UTC(), Checksum: checksum, Attempt: attempt}
 	st.Pending = p
-	return r.sendProbes(ctx, st, signed)
+	return r.sendProbes(ctx, st, signed, st.ProbeCohort)
 }
 
 // publish publishes a model as variant id of the class, with the probe seed its
@@ -305,12 +315,11 @@ func (r *Reconciler) publish(ctx context.Context, class, id string, onnxBytes []
 	return signed, nil
 }
 
-// sendProbes sends the pending variant's benchmark command to every probe device and
-// records the command ids in st.Pending.
-func (r *Reconciler) sendProbes(ctx context.Context, st *tuning.State, signed *fpv1.SignedManifest) error {
+// sendProbes sends the pending variant's benchmark command to devices and adds the
+// command ids to st.Pending.
+func (r *Reconciler) sendProbes(ctx context.Context, st *tuning.State, signed *fpv1.SignedManifest, devices []string) error {
 	p := st.Pending
-	p.Commands = nil
-	for _, dev := range st.ProbeCohort {
+	for _, dev := range devices {
 		cmd := &fpv1.Command{
 			Id: commandID(st.Class, p.VariantID, dev, p.Attempt),
 			Kind: &fpv1.Command_Benchmark{Benchmark: &fpv1.BenchmarkCommand{
@@ -448,21 +457,56 @@ func (r *Reconciler) collect(ctx context.Context, st *tuning.State) (*measured, 
 	return m, collectDone, nil
 }
 
+// resend sends the pending variant's command again, as a new attempt, to the whole
+// probe cohort.
 func (r *Reconciler) resend(ctx context.Context, st *tuning.State) error {
+	p := st.Pending
+	signed, err := r.pendingManifest(ctx, st)
+	if err != nil {
+		return err
+	}
+	p.Attempt, p.SentAt, p.Commands = p.Attempt+1, time.Now().UTC(), nil
+	return r.sendProbes(ctx, st, signed, st.ProbeCohort)
+}
+
+// probeNewcomers sends the pending variant's command to the probe devices that have
+// none, those that joined the cohort after it was sent, and says whether it sent any.
+// Their reports count like the others'; the ReportTimeout still runs from SentAt.
+func (r *Reconciler) probeNewcomers(ctx context.Context, st *tuning.State) (bool, error) {
+	p := st.Pending
+	var missing []string
+	for _, dev := range st.ProbeCohort {
+		if !slices.Contains(p.Commands, commandID(st.Class, p.VariantID, dev, p.Attempt)) {
+			missing = append(missing, dev)
+		}
+	}
+	if len(missing) == 0 {
+		return false, nil
+	}
+	signed, err := r.pendingManifest(ctx, st)
+	if err != nil {
+		return false, err
+	}
+	r.cfg.Log.Info("tuner: probe cohort grew; sending the pending command to the newcomers",
+		"class", st.Class, "variant", p.VariantID, "devices", missing)
+	return true, r.sendProbes(ctx, st, signed, missing)
+}
+
+// pendingManifest reads the signed manifest of the pending variant from its record.
+func (r *Reconciler) pendingManifest(ctx context.Context, st *tuning.State) (*fpv1.SignedManifest, error) {
 	p := st.Pending
 	var v coordinator.Variant
 	resp, err := r.etcd.Get(ctx, profiles.VariantKey(st.Class, p.VariantID))
 	if err != nil {
-		return fmt.Errorf("tuner: read variant %s: %w", p.VariantID, err)
+		return nil, fmt.Errorf("tuner: read variant %s: %w", p.VariantID, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return fmt.Errorf("tuner: variant %s of %s is not recorded", p.VariantID, st.Class)
+		return nil, fmt.Errorf("tuner: variant %s of %s is not recorded", p.VariantID, st.Class)
 	}
 	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
-		return fmt.Errorf("tuner: decode variant %s: %w", p.VariantID, err)
+		return nil, fmt.Errorf("tuner: decode variant %s: %w", p.VariantID, err)
 	}
-	p.Attempt, p.SentAt = p.Attempt+1, time.Now().UTC()
-	return r.sendProbes(ctx, st, v.Signed())
+	return v.Signed(), nil
 }
 
 // ReadReports returns up to limit of the device's newest applied reports, newest
