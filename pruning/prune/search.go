@@ -128,8 +128,30 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 		c := byGroup[name]
 		return c.DropAt(1 - float64(n)/float64(c.Channels))
 	}
-	// loss is the predicted drop a proposal adds to the current plan's.
-	loss := func(p proposal) float64 { return math.Max(drop(p.group, p.n)-drop(p.group, counts[p.group]), 0) }
+	// score ranks proposals, lower first: a cut by the predicted drop it adds per µs it
+	// saves, a growth by the µs it adds per predicted drop it wins back. A proposal
+	// timed no faster (cut) or no slower (growth) counts as 1% of the current time:
+	// noise must not make a free cut look infinitely good, nor a costly one free.
+	// The small constant makes cuts (growths) that change no predicted drop rank by
+	// their time.
+	score := func(props []proposal) func(lat []time.Duration, idx []int) []float64 {
+		return func(lat []time.Duration, idx []int) []float64 {
+			floor := float64(lat[0]) / 100
+			out := make([]float64, len(idx))
+			for j, i := range idx {
+				p := props[i]
+				saved := float64(lat[0] - lat[j+1])
+				if p.n > counts[p.group] {
+					won := math.Max(drop(p.group, counts[p.group])-drop(p.group, p.n), 0)
+					out[j] = math.Max(-saved, floor) / (won + 1e-3)
+					continue
+				}
+				added := math.Max(drop(p.group, p.n)-drop(p.group, counts[p.group]), 0)
+				out[j] = (added + 1e-3) / math.Max(saved, floor)
+			}
+			return out
+		}
+	}
 	opts := DeviceOptions(s.Threads)
 	cur, curCost, err := shaped(counts)
 	if err != nil {
@@ -166,11 +188,12 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 	// take times props beside the current model, moves the plan to the best-scoring
 	// one (lowest score) and logs the step. A near tie, whose few µs are within the
 	// machine's noise, is timed again, longer, and that decides.
-	take := func(props []proposal, score func(lat []time.Duration, idx []int) []float64) error {
+	take := func(props []proposal) error {
 		all := make([]int, len(props))
 		for i := range all {
 			all[i] = i
 		}
+		score := score(props)
 		lat, scores, err := timeProposals(ctx, cur, props, all, opts, minTime, score)
 		if err != nil {
 			return err
@@ -200,58 +223,36 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 		}
 		return nil
 	}
-	for curCost > budget {
+	// step takes one step of the search, down or (grow) up, and reports false when no
+	// proposal is left.
+	step := func(grow bool) (bool, error) {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return false, err
 		}
-		props, err := propose(false)
+		props, err := propose(grow)
+		if err != nil || len(props) == 0 {
+			return false, err
+		}
+		return true, take(props)
+	}
+	for curCost > budget {
+		ok, err := step(false)
 		if err != nil {
 			return nil, err
 		}
-		if len(props) == 0 {
+		if !ok {
 			return nil, fmt.Errorf("prune: latency search: budget %.6g not reachable, every group at its minimum costs %.6g: %w", budget, curCost, plan.ErrBudgetTooSmall)
 		}
-		// Least predicted drop per µs saved; a proposal timed no faster counts as
-		// saving 1% of the current time (noise must not make a free cut look
-		// infinitely good, nor a costly one free). The small constant makes free
-		// cuts rank by the time they save.
-		err = take(props, func(lat []time.Duration, idx []int) []float64 {
-			floor := float64(lat[0]) / 100
-			out := make([]float64, len(idx))
-			for j, i := range idx {
-				out[j] = (loss(props[i]) + 1e-3) / math.Max(float64(lat[0]-lat[j+1]), floor)
-			}
-			return out
-		})
-		if err != nil {
-			return nil, err
-		}
 	}
-	// The last cut can overshoot the budget by most of a step. Channels go back, one
-	// multiple at a time, while the budget still fits, where they win back the most
-	// predicted drop per µs they add (at least 1% of the current time, as above).
+	// The last cut can overshoot the budget by most of a step: channels go back, one
+	// multiple at a time, while the budget still fits.
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		props, err := propose(true)
+		ok, err := step(true)
 		if err != nil {
 			return nil, err
 		}
-		if len(props) == 0 {
+		if !ok {
 			break
-		}
-		err = take(props, func(lat []time.Duration, idx []int) []float64 {
-			floor := float64(lat[0]) / 100
-			out := make([]float64, len(idx))
-			for j, i := range idx {
-				gain := math.Max(drop(props[i].group, counts[props[i].group])-drop(props[i].group, props[i].n), 0)
-				out[j] = math.Max(float64(lat[j+1]-lat[0]), floor) / (gain + 1e-3)
-			}
-			return out
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	return counts, nil
