@@ -35,13 +35,6 @@ const (
 // leads. It is profiles.ErrNotLeader, so errors.Is holds for either.
 var ErrNotLeader = profiles.ErrNotLeader
 
-// reportFetchWait is how long one pull for reports lasts. Reports are applied as they
-// arrive (drain), so it costs no latency; it is long because nats.go ends the pull on
-// the server at 90% of it, and a report the server sends just before that must still
-// find the client listening (at 1 s that margin was 0.1 s: a report delayed longer on
-// a busy machine would wait ReportAckWait for its redelivery).
-const reportFetchWait = 5 * time.Second
-
 // maxReportsPerTxn bounds the reports applied in one transaction: each takes two
 // compares and three puts, within etcd's default limit of 128 operations per list.
 const maxReportsPerTxn = 40
@@ -53,7 +46,7 @@ const maxReportsPerTxn = 40
 // at once.
 func (c *Coordinator) ingestReports(ctx context.Context, f profiles.Fence, cons jetstream.Consumer) error {
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, reportFetchWait)
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
 		batch, err := cons.Fetch(c.cfg.ReportBatch, jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
