@@ -3,17 +3,22 @@
 #include "textflag.h"
 #include "slicestore_amd64.h"
 
-// GROUP adds group k of the current run (base at BX, offsets at SI, values at DI) to
-// the accumulator acc: the window of x at base, permuted by the offsets, with the
-// lanes whose offset is -1 (sign bit set) zeroed, times the values. Y15 holds zeros.
-// The window is loaded on its own and permuted in registers: VPERMPS with the window
-// as its memory operand took 10-17% longer on LeNet-300-100's fc1 at 90% zeros (5.85-
-// 8.63 µs against 5.18-6.91 µs, the two alternated in one process).
-#define GROUP(k, acc) \
+// WINDOW loads group k of the current run (base at BX, offsets at SI) and leaves in
+// Y5 the window of x at base permuted by the offsets, the offsets in Y4. The window is
+// loaded on its own and permuted in registers: VPERMPS with the window as its memory
+// operand took 10-17% longer on LeNet-300-100's fc1 at 90% zeros (5.85-8.63 µs
+// against 5.18-6.91 µs, the two alternated in one process).
+#define WINDOW(k) \
 	MOVLQSX (k*4)(BX), AX; \
 	VPMOVSXBD (k*8)(SI), Y4; \
 	VMOVUPS (R8)(AX*4), Y5; \
-	VPERMPS Y5, Y4, Y5; \
+	VPERMPS Y5, Y4, Y5
+
+// GROUP adds group k of the current run (values at DI) to the accumulator acc: its
+// WINDOW, with the lanes whose offset is -1 (sign bit set) zeroed, times the values.
+// Y15 holds zeros.
+#define GROUP(k, acc) \
+	WINDOW(k); \
 	VBLENDVPS Y4, Y15, Y5, Y5; \
 	VFMADD231PS (k*32)(DI), Y5, acc
 
@@ -21,10 +26,7 @@
 // (value 0) multiplies x[base+7] by zero, which adds zero, so its lane is not
 // blended to zero first.
 #define GROUPF(k, acc) \
-	MOVLQSX (k*4)(BX), AX; \
-	VPMOVSXBD (k*8)(SI), Y4; \
-	VMOVUPS (R8)(AX*4), Y5; \
-	VPERMPS Y5, Y4, Y5; \
+	WINDOW(k); \
 	VFMADD231PS (k*32)(DI), Y5, acc
 
 // GROUPS8 adds eight groups of the current run with group, then steps the three
@@ -48,6 +50,24 @@
 	ADDQ $4, BX; \
 	ADDQ $8, SI; \
 	ADDQ $32, DI
+
+// RUNS adds the CX groups of the current slice with group, eight at a time into the
+// four accumulators, then one at a time, and goes on at store; l8, l1 and l1loop are
+// its labels.
+#define RUNS(group, l8, l1, l1loop) \
+	SUBQ $8, CX; \
+	JLT l1; \
+l8: \
+	GROUPS8(group); \
+	SUBQ $8, CX; \
+	JGE l8; \
+l1: \
+	ADDQ $8, CX; \
+	JZ store; \
+l1loop: \
+	GROUPS1(group); \
+	DECQ CX; \
+	JNZ l1loop
 
 // func winMulVec(slicePtr, base *int32, lane *int8, val *float32, perm *int32, nslices, lastRows int, x, y, bias *float32, flags int, tmp *float32)
 //
@@ -83,34 +103,10 @@ slice:
 	VXORPS Y3, Y3, Y3
 	TESTQ $8, flags+80(FP)
 	JNZ finite
-	SUBQ $8, CX
-	JLT g1
-g8:
-	GROUPS8(GROUP)
-	SUBQ $8, CX
-	JGE g8
-g1:
-	ADDQ $8, CX
-	JZ store
-g1loop:
-	GROUPS1(GROUP)
-	DECQ CX
-	JNZ g1loop
+	RUNS(GROUP, g8, g1, g1loop)
 	JMP store
 finite:
-	SUBQ $8, CX
-	JLT f1
-f8:
-	GROUPS8(GROUPF)
-	SUBQ $8, CX
-	JGE f8
-f1:
-	ADDQ $8, CX
-	JZ store
-f1loop:
-	GROUPS1(GROUPF)
-	DECQ CX
-	JNZ f1loop
+	RUNS(GROUPF, f8, f1, f1loop)
 store:
 	VADDPS Y1, Y0, Y0
 	VADDPS Y3, Y2, Y2

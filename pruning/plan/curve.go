@@ -68,3 +68,19 @@ func (c Curve) Tolerated(tol float64) float64 {
 	}
 	return best
 }
+
+// ByLayer validates curves and indexes them by layer; two curves for one layer are an
+// error.
+func ByLayer(curves []Curve) (map[string]Curve, error) {
+	m := make(map[string]Curve, len(curves))
+	for _, c := range curves {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := m[c.Layer]; dup {
+			return nil, fmt.Errorf("plan: two curves for layer %s", c.Layer)
+		}
+		m[c.Layer] = c
+	}
+	return m, nil
+}

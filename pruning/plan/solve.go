@@ -59,18 +59,14 @@ func Solve(p Problem) (*Plan, error) {
 		return nil, fmt.Errorf("plan: largest prune ratio %v not in (0, 1)", maxRatio)
 	}
 	mult := max(p.Multiple, 1)
-	curves := map[string]Curve{}
+	curves, err := ByLayer(p.Curves)
+	if err != nil {
+		return nil, err
+	}
 	ch := map[string]int{}
 	minCh := map[string]int{}
 	keep := map[string]float64{}
-	for _, c := range p.Curves {
-		if err := c.Validate(); err != nil {
-			return nil, err
-		}
-		if _, dup := curves[c.Layer]; dup {
-			return nil, fmt.Errorf("plan: two curves for layer %s", c.Layer)
-		}
-		curves[c.Layer] = c
+	for _, c := range curves {
 		ch[c.Layer] = c.Channels
 		minCh[c.Layer] = MinChannels(c.Channels, mult, maxRatio)
 		keep[c.Layer] = 1

@@ -104,17 +104,13 @@ func (d *DepGraph) searchKeep(ctx context.Context, s *LatencySearch, curves []pl
 	if err != nil {
 		return nil, err
 	}
-	byGroup := map[string]plan.Curve{}
-	var order []string
-	for _, c := range sized {
-		if err := c.Validate(); err != nil {
-			return nil, err
-		}
-		if _, dup := byGroup[c.Layer]; dup {
-			return nil, fmt.Errorf("prune: two sensitivity curves for %q", c.Layer)
-		}
-		byGroup[c.Layer] = c
-		order = append(order, c.Layer)
+	byGroup, err := plan.ByLayer(sized)
+	if err != nil {
+		return nil, err
+	}
+	order := make([]string, len(sized)) // the curves' order, which steps propose in
+	for i, c := range sized {
+		order[i] = c.Layer
 	}
 	shaped := func(c map[string]int) (*graph.Graph, float64, error) {
 		g, err := d.Remove(removeLowest(d, c))
